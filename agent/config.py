@@ -1,0 +1,123 @@
+"""One typed settings object: the only place environment variables are read.
+
+Every value can come from an environment variable with the ``SQLSAGE_`` prefix (``SQLSAGE_DB_URL``,
+``SQLSAGE_MODEL``, ...) or from a CLI flag, which wins. ``OPENAI_API_KEY`` is honoured too: with it set
+and no base URL, the agent talks to OpenAI instead of starting the local model.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LocalModelName = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"]
+LOCAL_MODELS: tuple[str, ...] = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
+
+def bundled_database_path() -> Path:
+    """The Chinook sample database shipped inside the package."""
+    return Path(str(resources.files("agent") / "data" / "chinook.sqlite"))
+
+
+def bundled_database_url() -> str:
+    return f"sqlite:///{bundled_database_path()}"
+
+
+def _default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback) / "sqlsage"
+
+
+class Techniques(BaseSettings):
+    """The switches of the technique ladder. Each named configuration in evals sets some of them."""
+
+    model_config = SettingsConfigDict(env_prefix="SQLSAGE_TECH_", extra="forbid")
+
+    sample_rows: int = Field(3, ge=0, le=20, description="sample rows per table shown in the schema prompt")
+    repair: bool = Field(True, description="repair SQL from the database's error")
+    max_repairs: int = Field(2, ge=0, le=10)
+    answer: bool = Field(True, description="write a one-or-two sentence answer grounded in the rows")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SQLSAGE_", extra="ignore", populate_by_name=True)
+
+    # The database asked about: any SQLAlchemy URL.
+    db_url: str = Field(default_factory=bundled_database_url)
+
+    # The model. With no base_url (and no OPENAI_API_KEY) a local llama.cpp server is started.
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str | None = Field(None, description="model name at the endpoint; default depends on it")
+    local_model: LocalModelName = "qwen2.5-coder-1.5b"
+    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+
+    # The local server.
+    threads: int = Field(default_factory=_default_threads, ge=1)
+    parallel_slots: int = Field(4, ge=1, le=16)
+    ctx_per_slot: int = Field(4096, ge=1024)
+    server_start_timeout_s: float = Field(300.0, gt=0)
+
+    # Calls to the model.
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(512, ge=16)
+    request_timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+
+    # The database.
+    query_timeout_s: float = Field(20.0, gt=0)
+    row_cap: int = Field(1000, ge=1)
+    max_question_chars: int = Field(2000, ge=10)
+
+    # Where things live.
+    data_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"))
+    cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))
+
+    techniques: Techniques = Field(default_factory=Techniques)
+
+    # UI
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=0, le=65535)
+
+    def uses_local_model(self) -> bool:
+        return self.base_url is None and self.openai_api_key is None
+
+    def endpoint_model_name(self) -> str:
+        if self.model:
+            return self.model
+        if self.uses_local_model():
+            return self.local_model
+        return DEFAULT_OPENAI_MODEL if self.base_url is None else "default"
+
+    def endpoint_api_key(self) -> str:
+        for key in (self.api_key, self.openai_api_key):
+            if key is not None:
+                return key.get_secret_value()
+        return "not-needed"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the given non-None values replaced (CLI flags win over the environment)."""
+        values = {k: v for k, v in overrides.items() if v is not None}
+        return self.model_copy(update=values)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the chat model is reached."""
+
+    base_url: str | None
+    model: str
+    api_key: str

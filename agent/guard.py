@@ -1,0 +1,608 @@
+"""The SQL safety guard: accept exactly one read-only query, refuse everything else.
+
+The statement is tokenized and parsed with sqlglot in the database's dialect, never string-matched as a
+whole. On top of the parse tree, a few checks look at the raw text sqlglot skipped (comments) and at the
+raw text of string literals, where sqlglot and a database can disagree about where a statement ends.
+
+This guard is one layer: the database connection is also opened read-only where the backend allows it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect, Dialects
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Token, TokenType
+
+__all__ = [
+    "DANGEROUS_FUNCTIONS",
+    "DANGEROUS_FUNCTION_PREFIXES",
+    "DIALECT_DANGEROUS_FUNCTIONS",
+    "MAX_SQL_LENGTH",
+    "SQLSyntaxError",
+    "UnsafeSQLError",
+    "check_sql",
+    "dialect_for_url_backend",
+]
+
+
+class UnsafeSQLError(ValueError):
+    """The statement was refused. .reason is a short human sentence; .sql is the input."""
+
+    def __init__(self, reason: str, sql: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.sql = sql
+
+
+class SQLSyntaxError(UnsafeSQLError):
+    """The statement does not parse. A repair step can show the model .line and .col (1-based)."""
+
+    def __init__(self, reason: str, sql: str, line: int | None = None, col: int | None = None) -> None:
+        super().__init__(reason, sql)
+        self.line = line
+        self.col = col
+        if line is not None:
+            self.args = (f"{reason} (line {line}, column {col})",)
+
+
+# Longest statement the guard will look at (a model never needs more; a huge input is a DoS attempt).
+MAX_SQL_LENGTH = 100_000
+
+# Functions that read or write files, run programs, reach other servers, sleep, signal or reconfigure
+# the server, or execute a SQL string given as an argument (which would bypass this guard). Compared
+# lower-cased against the called name, quoted or not, qualified or not. current_setting() and
+# txid_current() are harmless and stay allowed.
+DANGEROUS_FUNCTIONS: frozenset[str] = frozenset(
+    {
+        # SQLite (extensions and the CLI's fileio functions)
+        "load_extension",
+        "readfile",
+        "writefile",
+        "edit",
+        "fts3_tokenizer",
+        "fsdir",
+        "zipfile",
+        # PostgreSQL: files, large objects, server control, sleeping
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_ls_dir",
+        "pg_stat_file",
+        "pg_sleep",
+        "pg_sleep_for",
+        "pg_sleep_until",
+        "pg_terminate_backend",
+        "pg_cancel_backend",
+        "pg_reload_conf",
+        "pg_rotate_logfile",
+        "pg_file_write",
+        "pg_logdir_ls",
+        "pg_notify",
+        "pg_promote",
+        "lo_import",
+        "lo_export",
+        "lo_get",
+        "lo_put",
+        "lo_from_bytea",
+        "lowrite",
+        "loread",
+        "dblink",
+        "set_config",  # can undo default_transaction_read_only, change role settings, ...
+        "setval",
+        "nextval",  # advances a sequence: a write
+        "copy_to",
+        "copy_from",
+        # PostgreSQL: run a SQL string passed as text
+        "query_to_xml",
+        "query_to_xmlschema",
+        "query_to_xml_and_xmlschema",
+        "cursor_to_xml",
+        "ts_stat",
+        "crosstab",
+        "crosstab2",
+        "crosstab3",
+        "crosstab4",
+        "connectby",
+        # MySQL / MariaDB
+        "sleep",
+        "benchmark",
+        "load_file",
+        "sys_exec",
+        "sys_eval",
+        "get_lock",
+        # SQL Server
+        "xp_cmdshell",
+        "openrowset",
+        "opendatasource",
+        "openquery",
+        # DuckDB: files, URLs, environment, dynamic SQL
+        "read_csv",
+        "read_csv_auto",
+        "read_parquet",
+        "parquet_scan",
+        "parquet_metadata",
+        "parquet_schema",
+        "parquet_file_metadata",
+        "parquet_kv_metadata",
+        "read_json",
+        "read_json_auto",
+        "read_json_objects",
+        "read_json_objects_auto",
+        "read_ndjson",
+        "read_ndjson_auto",
+        "read_ndjson_objects",
+        "read_text",
+        "read_blob",
+        "read_xlsx",
+        "sniff_csv",
+        "getenv",
+        "iceberg_scan",
+        "delta_scan",
+        "sqlite_scan",
+        "sqlite_attach",
+        "postgres_scan",
+        "postgres_query",
+        "postgres_execute",
+        "mysql_query",
+        "mysql_execute",
+        "query",
+        "query_table",
+    }
+)
+
+# Names that are harmless in most dialects but dangerous in one: SQLite's glob(pattern, text) is the
+# GLOB operator, DuckDB's glob(pattern) lists files on the server.
+DIALECT_DANGEROUS_FUNCTIONS: dict[str, frozenset[str]] = {
+    "duckdb": frozenset({"glob"}),
+}
+
+# Whole families, matched as name prefixes.
+DANGEROUS_FUNCTION_PREFIXES: tuple[str, ...] = (
+    "dblink_",  # dblink_exec, dblink_connect, ...
+    "lo_",  # PostgreSQL large objects
+    "pg_read_",
+    "pg_ls_",
+    "pg_file_",
+    "pg_stat_reset",
+    "pg_advisory",
+    "pg_try_advisory",
+    "pg_create_",
+    "pg_drop_",
+    "pg_replication_",
+    "pg_logical_",
+    "pg_wal_",
+    "pg_switch_",
+    "pg_backup_",
+    "xp_",  # SQL Server extended procedures
+    "system$",  # Snowflake system functions
+)
+
+# Package qualifiers (Oracle) whose functions reach the network, the file system or run dynamic SQL.
+_DANGEROUS_QUALIFIER_PREFIXES: tuple[str, ...] = ("dbms_", "utl_")
+_ALLOWED_QUALIFIERS: frozenset[str] = frozenset({"dbms_random"})
+
+# Node classes that never belong in a read-only query, looked up by name so that a class missing
+# from this sqlglot version does not break the import.
+_FORBIDDEN_NODE_NAMES: tuple[str, ...] = (
+    "Insert",
+    "Update",
+    "Delete",
+    "Merge",
+    "Create",
+    "Drop",
+    "Alter",
+    "AlterColumn",
+    "AlterDistStyle",
+    "AlterIndex",
+    "AlterModifySqlSecurity",
+    "AlterRename",
+    "AlterSession",
+    "AlterSet",
+    "AlterSortKey",
+    "AlterTable",
+    "TruncateTable",
+    "Command",
+    "Pragma",
+    "Attach",
+    "Detach",
+    "Copy",
+    "Set",
+    "Use",
+    "Grant",
+    "Revoke",
+    "Transaction",
+    "Commit",
+    "Rollback",
+    "LoadData",
+    "Into",
+    "Lock",
+    "LockingStatement",
+    "Analyze",
+    "Describe",
+    "Show",
+    "Kill",
+    "Execute",
+    "ExecuteSql",
+    "Call",
+    "Declare",
+    "Comment",
+    "Install",
+    "Summarize",
+    "Cache",
+    "Uncache",
+    "Refresh",
+    "Put",
+    "Get",
+    "Export",
+    "Block",
+    "IfBlock",
+    "WhileBlock",
+    "LoopBlock",
+    "RepeatBlock",
+    "StoredProcedure",
+    "MultitableInserts",
+    "ConditionalInsert",
+    "Undrop",
+    "SwapTable",
+    "RenameColumn",
+    "RenameIndex",
+    "AddPartition",
+    "DropPartition",
+    "ReplacePartition",
+    "DropPrimaryKey",
+    "ModifyColumn",
+    "ConnectTo",
+    "Disconnect",
+    "UserDefinedFunction",
+    "NextValueFor",
+    "OnConflict",
+    "Returning",
+    "Vacuum",
+    "Reindex",
+)
+
+# SQL Server table hints that take update/exclusive locks or hold locks: FOR UPDATE by another name.
+_LOCKING_TABLE_HINTS: frozenset[str] = frozenset({"updlock", "xlock", "tablock", "tablockx", "holdlock"})
+
+# Human names for the refusal message where the class name is not what the user wrote.
+_NODE_LABELS: dict[str, str] = {
+    "Into": "SELECT ... INTO",
+    "Lock": "a locking clause (FOR UPDATE / FOR SHARE)",
+    "LockingStatement": "LOCKING",
+    "TruncateTable": "TRUNCATE",
+    "LoadData": "LOAD DATA",
+    "Transaction": "a transaction statement",
+    "OnConflict": "ON CONFLICT (upsert)",
+    "Returning": "RETURNING",
+    "NextValueFor": "NEXT VALUE FOR",
+    "ExecuteSql": "EXECUTE",
+}
+
+# Base class of every parse-tree node (``Expr`` since sqlglot 30, ``Expression`` before).
+_NODE: type = getattr(exp, "Expr", exp.Expression)
+
+_QUERY_ROOT_NAMES: tuple[str, ...] = ("Select", "Union", "Intersect", "Except", "SetOperation", "Subquery")
+
+_STRING_TOKENS: frozenset[TokenType] = frozenset(
+    t
+    for t in (
+        getattr(TokenType, "STRING", None),
+        getattr(TokenType, "NATIONAL_STRING", None),
+        getattr(TokenType, "BYTE_STRING", None),
+        getattr(TokenType, "UNICODE_STRING", None),
+    )
+    if t is not None
+)
+
+# Dialects where a server setting (PostgreSQL's standard_conforming_strings, MySQL's NO_BACKSLASH_ESCAPES)
+# decides whether a backslash escapes a quote in a string literal, so sqlglot and the server may disagree
+# on where the literal (and so the statement) ends; "" is the generic dialect, used for unknown servers.
+# SQLite, DuckDB, SQL Server and Oracle never treat backslash as an escape: sqlglot agrees with them.
+_AMBIGUOUS_BACKSLASH_DIALECTS: frozenset[str] = frozenset(
+    {"", "postgres", "redshift", "materialize", "risingwave", "mysql", "doris", "starrocks", "singlestore"}
+)
+
+# Internals that sqlglot's parse errors sometimes show: "<Token token_type: ..., text: OR, ...>" and
+# "<class 'sqlglot.expressions.core.Mul'>"; the model is shown the word instead.
+_TOKEN_REPR = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: \d+[^>]*>")
+_CLASS_REPR = re.compile(r"<class '(?:\w+\.)*(\w+)'>")
+
+# Control characters other than ordinary whitespace: NUL ends a C string early in some drivers.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+# DuckDB reads files and URLs named as tables: FROM 'data.csv', FROM 's3://...'.
+_FILE_LIKE_TABLE = re.compile(
+    r"[/\\:*?]|\.(csv|tsv|txt|json|jsonl|ndjson|parquet|arrow|xlsx?|db|sqlite3?|duckdb|gz|zst|bz2)$",
+    re.IGNORECASE,
+)
+
+_SQLALCHEMY_TO_SQLGLOT: dict[str, str] = {
+    "sqlite": "sqlite",
+    "postgresql": "postgres",
+    "postgres": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "mssql": "tsql",
+    "oracle": "oracle",
+    "duckdb": "duckdb",
+    "snowflake": "snowflake",
+    "bigquery": "bigquery",
+    "redshift": "redshift",
+    "trino": "trino",
+    "presto": "presto",
+    "databricks": "databricks",
+    "clickhouse": "clickhouse",
+}
+
+
+def dialect_for_url_backend(backend_name: str) -> str:
+    """Map a SQLAlchemy backend name ('postgresql', 'mssql', ...) to a sqlglot dialect name.
+
+    A driver suffix ('postgresql+psycopg') is ignored. Unknown backends give "" (sqlglot's generic dialect).
+    """
+    name = (backend_name or "").strip().lower().split("+", 1)[0]
+    if name in _SQLALCHEMY_TO_SQLGLOT:
+        return _SQLALCHEMY_TO_SQLGLOT[name]
+    if name and name in {d.value for d in Dialects}:
+        return name
+    return ""
+
+
+def check_sql(sql: str, dialect: str = "sqlite") -> str:
+    """Return the single read-only statement (stripped of surrounding whitespace and one trailing ';'),
+    or raise UnsafeSQLError. dialect is a sqlglot dialect name: 'sqlite', 'postgres', 'mysql', 'duckdb', ...
+
+    A statement that does not parse raises SQLSyntaxError (a subclass) with .line and .col.
+    The text returned is the caller's own (comments inside kept), never regenerated by sqlglot.
+    """
+    if not isinstance(sql, str):
+        raise UnsafeSQLError("the statement is not text", str(sql))
+    if not sql.strip():
+        raise UnsafeSQLError("empty statement", sql)
+    if len(sql) > MAX_SQL_LENGTH:
+        raise UnsafeSQLError(f"the statement is longer than {MAX_SQL_LENGTH} characters", sql)
+    if _CONTROL_CHARS.search(sql):
+        raise UnsafeSQLError("the statement contains a control character", sql)
+
+    dialect_name = dialect or ""
+    dialect_obj = Dialect.get_or_raise(dialect_name)
+    tokens = _tokenize(sql, dialect_obj)
+
+    start, end = _statement_span(sql, tokens)
+    _check_raw_text(sql, tokens, dialect_obj, dialect_name)
+
+    try:
+        parsed = dialect_obj.parser().parse(tokens, sql)
+    except ParseError as err:
+        raise _syntax_error(err, sql) from err
+    except RecursionError as err:
+        raise UnsafeSQLError("the statement is nested too deeply to be checked", sql) from err
+    except Exception as err:  # a sqlglot bug must not let anything through
+        raise UnsafeSQLError(f"the statement could not be checked ({type(err).__name__})", sql) from err
+
+    statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
+    if not statements:
+        raise UnsafeSQLError("empty statement", sql)
+    if len(statements) > 1:
+        raise UnsafeSQLError(f"only one statement is allowed, found {len(statements)}", sql)
+
+    root = statements[0]
+    lead = next((t.text for t in tokens if t.token_type != TokenType.SEMICOLON), "")
+    _check_root(root, sql, lead)
+    try:
+        _check_tree(root, sql, dialect_name)
+    except RecursionError as err:
+        raise UnsafeSQLError("the statement is nested too deeply to be checked", sql) from err
+
+    return sql[start:end].strip()
+
+
+def _tokenize(sql: str, dialect_obj: Dialect) -> list[Token]:
+    tokenizer = dialect_obj.tokenizer()
+    try:
+        return tokenizer.tokenize(sql)
+    except TokenError as err:
+        core = getattr(tokenizer, "_core", tokenizer)
+        pos = getattr(core, "_start", None)
+        line, col = _line_col(sql, pos) if isinstance(pos, int) else (None, None)
+        cause = str(err.__cause__ or "")
+        if cause.startswith("Missing "):
+            delimiter = cause[len("Missing ") :].split(" from ", 1)[0]
+            reason = f"unterminated string or quoted identifier (missing closing {delimiter})"
+        else:
+            reason = "unterminated comment or string, or a character that cannot start a token"
+        raise SQLSyntaxError(reason, sql, line, col) from err
+
+
+def _line_col(sql: str, pos: int) -> tuple[int, int]:
+    pos = max(0, min(pos, len(sql)))
+    line = sql.count("\n", 0, pos) + 1
+    col = pos - (sql.rfind("\n", 0, pos) + 1) + 1
+    return line, col
+
+
+def _syntax_error(err: ParseError, sql: str) -> SQLSyntaxError:
+    details = err.errors[0] if err.errors else {}
+    description = str(details.get("description") or str(err).split("\n", 1)[0] or "syntax error")
+    description = _TOKEN_REPR.sub(lambda m: repr(m.group(1)), description)
+    description = _CLASS_REPR.sub(lambda m: m.group(1), description)
+    highlight = str(details.get("highlight") or "").strip()
+    reason = f"{description} near '{highlight}'" if highlight else description
+    line = details.get("line")
+    col = details.get("col")
+    return SQLSyntaxError(
+        reason,
+        sql,
+        line if isinstance(line, int) else None,
+        col if isinstance(col, int) else None,
+    )
+
+
+def _statement_span(sql: str, tokens: list[Token]) -> tuple[int, int]:
+    """Where the one statement lies in sql, leading/trailing semicolons excluded.
+
+    Counts statements on the token stream (independently of the parser): two non-empty runs of tokens
+    separated by ';' are two statements.
+    """
+    runs = 0
+    in_run = False
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            in_run = False
+        elif not in_run:
+            in_run = True
+            runs += 1
+    if runs == 0:
+        raise UnsafeSQLError("empty statement", sql)
+    if runs > 1:
+        raise UnsafeSQLError(f"only one statement is allowed, found {runs}", sql)
+    first = next(i for i, t in enumerate(tokens) if t.token_type != TokenType.SEMICOLON)
+    last = max(i for i, t in enumerate(tokens) if t.token_type != TokenType.SEMICOLON)
+    start = tokens[first - 1].end + 1 if first > 0 else 0
+    end = tokens[last + 1].start if last + 1 < len(tokens) else len(sql)
+    return start, end
+
+
+def _check_raw_text(sql: str, tokens: list[Token], dialect_obj: Dialect, dialect_name: str) -> None:
+    """Look where sqlglot and the server could disagree about the statement's boundaries."""
+    line_markers = tuple(c for c in dialect_obj.tokenizer_class.COMMENTS if isinstance(c, str))
+    pos = 0
+    for token in tokens:
+        _check_gap(sql, sql[pos : token.start], line_markers)
+        if token.token_type == TokenType.IDENTIFIER and sql[max(token.start - 2, 0) : token.start].upper() == "U&":
+            # PostgreSQL's U&"pg\005fsleep" is pg_sleep; sqlglot reads it as U & "pg\005fsleep"(...).
+            raise UnsafeSQLError('Unicode-escaped identifiers (U&"...") are not allowed', sql)
+        pos = token.end + 1
+        if token.token_type in _STRING_TOKENS and dialect_name in _AMBIGUOUS_BACKSLASH_DIALECTS:
+            raw = sql[token.start : token.end + 1]
+            if "\\'" in raw or '\\"' in raw:
+                raise UnsafeSQLError(
+                    "a backslash-escaped quote in a string is ambiguous; double the quote instead ('')",
+                    sql,
+                )
+    _check_gap(sql, sql[pos:], line_markers)
+
+
+def _check_gap(sql: str, gap: str, line_markers: tuple[str, ...]) -> None:
+    """A gap between tokens holds only whitespace and comments: refuse comments a server could run."""
+    i = 0
+    size = len(gap)
+    while i < size:
+        if gap.startswith("/*", i):
+            close = gap.find("*/", i + 2)
+            body = gap[i + 2 : close if close >= 0 else size]
+            if body.startswith("!") or body[:2].upper() == "M!":
+                raise UnsafeSQLError("executable comments (/*! ... */) are not allowed", sql)
+            if "/*" in body:
+                raise UnsafeSQLError("nested block comments are not allowed", sql)
+            i = close + 2 if close >= 0 else size
+            continue
+        marker = next((m for m in line_markers if gap.startswith(m, i)), None)
+        if marker is not None:
+            end = gap.find("\n", i)
+            end = size if end < 0 else end
+            if "\r" in gap[i:end].rstrip("\r"):
+                # PostgreSQL ends a line comment at a bare CR, SQLite and MySQL do not: what follows the
+                # CR is code for one server and comment for another.
+                raise UnsafeSQLError("a carriage return inside a -- comment is ambiguous", sql)
+            i = end
+            continue
+        i += 1
+
+
+def _check_root(root: exp.Expr, sql: str, lead: str) -> None:
+    allowed = tuple(c for c in (getattr(exp, n, None) for n in _QUERY_ROOT_NAMES) if c is not None)
+    if isinstance(root, allowed):
+        return
+    what = _describe(root)
+    if what == "a bare expression" and lead.isidentifier():
+        what = lead.upper()
+    raise UnsafeSQLError(
+        f"only read-only queries (SELECT, WITH ... SELECT, UNION/INTERSECT/EXCEPT) are allowed, not {what}",
+        sql,
+    )
+
+
+def _forbidden_classes() -> tuple[type, ...]:
+    return tuple(c for c in (getattr(exp, n, None) for n in _FORBIDDEN_NODE_NAMES) if isinstance(c, type))
+
+
+def _check_tree(root: exp.Expr, sql: str, dialect_name: str) -> None:
+    forbidden = _forbidden_classes()
+    extra = DIALECT_DANGEROUS_FUNCTIONS.get(dialect_name, frozenset())
+    for node in root.walk():
+        if isinstance(node, forbidden):
+            raise UnsafeSQLError(f"{_describe(node)} is not allowed in a read-only query", sql)
+        if isinstance(node, exp.Func):
+            _check_function(node, sql, extra)
+        if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+            _check_qualifier(node, sql)
+        if isinstance(node, exp.WithTableHint):
+            _check_table_hint(node, sql)
+        if dialect_name == "duckdb" and isinstance(node, exp.Table):
+            _check_duckdb_table(node, sql)
+
+
+def _function_names(node: exp.Func) -> set[str]:
+    names: set[str] = set()
+    this = node.args.get("this")
+    if isinstance(node, exp.Anonymous) or isinstance(this, str):
+        if isinstance(this, str):
+            names.add(this)
+        elif isinstance(this, _NODE):
+            names.add(this.name)
+    if not isinstance(node, exp.Anonymous):
+        names.update(type(node).sql_names())
+    return {n.strip().lower() for n in names if n}
+
+
+def _is_dangerous_name(name: str, extra: frozenset[str]) -> bool:
+    return name in DANGEROUS_FUNCTIONS or name in extra or name.startswith(DANGEROUS_FUNCTION_PREFIXES)
+
+
+def _check_function(node: exp.Func, sql: str, extra: frozenset[str]) -> None:
+    for name in _function_names(node):
+        if _is_dangerous_name(name, extra):
+            raise UnsafeSQLError(f"the function {name}() is not allowed", sql)
+
+
+def _check_qualifier(node: exp.Dot, sql: str) -> None:
+    qualifier_node = node.this
+    if not isinstance(qualifier_node, _NODE):
+        return
+    for part in qualifier_node.find_all(exp.Identifier, exp.Var):
+        qualifier = part.name.lower()
+        if qualifier.startswith(_DANGEROUS_QUALIFIER_PREFIXES) and qualifier not in _ALLOWED_QUALIFIERS:
+            raise UnsafeSQLError(f"functions of the package {qualifier} are not allowed", sql)
+
+
+def _check_table_hint(node: exp.WithTableHint, sql: str) -> None:
+    for hint in node.expressions:
+        word = hint.name.lower() if isinstance(hint, _NODE) else str(hint).lower()
+        if word in _LOCKING_TABLE_HINTS:
+            raise UnsafeSQLError(f"the locking table hint {word.upper()} is not allowed", sql)
+
+
+def _check_duckdb_table(node: exp.Table, sql: str) -> None:
+    this = node.this
+    if isinstance(this, exp.Identifier) and _FILE_LIKE_TABLE.search(this.name):
+        raise UnsafeSQLError(f"reading the file or URL '{this.name}' is not allowed", sql)
+
+
+def _describe(node: exp.Expr) -> str:
+    name = type(node).__name__
+    if name in _NODE_LABELS:
+        return _NODE_LABELS[name]
+    if isinstance(node, exp.Command):
+        word = str(node.this or "").strip().upper()
+        return word or "a command"
+    if name in {"Alter", "AlterColumn", "AlterIndex", "AlterRename", "AlterSet", "AlterSession"}:
+        return "ALTER"
+    key = getattr(node, "key", "") or name
+    if name in {"Column", "Alias", "Identifier", "Literal", "Paren", "Tuple", "Var", "Dot"} or isinstance(
+        node, exp.Func | exp.Binary | exp.Unary
+    ):
+        return "a bare expression"
+    return key.upper()

@@ -1,0 +1,113 @@
+"""The chat model: built from config, reached only through langchain-openai's ChatOpenAI.
+
+``open_endpoint`` starts the embedded llama.cpp server when no other endpoint is configured.
+``call`` is the one place a node talks to the model: it turns transport failures into LLMUnavailable
+and reports the tokens used.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from agent.config import Endpoint, Settings
+from agent.errors import LLMUnavailable
+from agent.llm_server import LocalServer, ServerOptions
+from agent.model_files import ensure_model_file
+
+
+def open_endpoint(settings: Settings) -> tuple[Endpoint, LocalServer | None]:
+    """The configured endpoint, or the embedded server started for it (the caller stops it)."""
+    if not settings.uses_local_model():
+        return Endpoint(settings.base_url, settings.endpoint_model_name(), settings.endpoint_api_key()), None
+    model_path = ensure_model_file(settings.local_model, settings.cache_dir)
+    options = ServerOptions(
+        model_path=model_path, alias=settings.local_model, threads=settings.threads,
+        parallel_slots=settings.parallel_slots, ctx_per_slot=settings.ctx_per_slot,
+    )
+    server = LocalServer.start(options, timeout_s=settings.server_start_timeout_s)
+    return Endpoint(server.base_url, settings.local_model, "not-needed"), server
+
+
+def build_chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
+    return ChatOpenAI(
+        model=endpoint.model,
+        base_url=endpoint.base_url,
+        api_key=SecretStr(endpoint.api_key),
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,  # type: ignore[call-arg]
+        timeout=settings.request_timeout_s,
+        max_retries=settings.max_retries,  # the openai client backs off exponentially between tries
+        stream_usage=True,
+    )
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+
+
+_TRANSPORT_ERRORS = (
+    openai.APIConnectionError,  # includes APITimeoutError
+    openai.InternalServerError,
+    openai.RateLimitError,
+    openai.APIResponseValidationError,
+    openai.AuthenticationError,
+    openai.PermissionDeniedError,
+    openai.NotFoundError,
+)
+
+
+def call(llm: BaseChatModel, messages: list[BaseMessage], **kwargs: Any) -> Reply:
+    """Invoke the model once (the client retries transport errors with backoff first)."""
+    began = time.monotonic()
+    try:
+        message = llm.invoke(messages, **kwargs)
+    except openai.APITimeoutError as err:
+        raise LLMUnavailable("The model did not answer in time; it may be overloaded. Try again.") from err
+    except _TRANSPORT_ERRORS as err:
+        raise LLMUnavailable(f"The model server is unavailable: {type(err).__name__}: {err}") from err
+    except openai.BadRequestError as err:
+        raise LLMUnavailable(f"The model server refused the request: {err}") from err
+    text = message.content if isinstance(message.content, str) else _join_content(message.content)
+    usage = getattr(message, "usage_metadata", None) or {}
+    return Reply(text, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)),
+                 time.monotonic() - began)
+
+
+def _join_content(content: list[Any]) -> str:
+    return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)
+
+
+def as_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    roles = {SystemMessage: "system", HumanMessage: "user", AIMessage: "assistant"}
+    return [{"role": roles.get(type(m), m.type), "content": str(m.content)} for m in messages]
+
+
+_FENCED = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_BARE = re.compile(r"(?is)^\s*((?:WITH|SELECT)\b.*?)(?:;\s*$|\Z)", re.MULTILINE)
+
+
+def extract_sql(text: str) -> str | None:
+    """The SQL in a model reply: the first ```sql block, else the first fenced block that looks like a
+    query, else a bare statement starting with SELECT or WITH. None when there is none."""
+    blocks = [(lang.lower(), body.strip()) for lang, body in _FENCED.findall(text)]
+    for lang, body in blocks:
+        if lang in ("sql", "sqlite", "postgresql", "postgres", "mysql") and body:
+            return body
+    for _, body in blocks:
+        if re.match(r"(?is)\s*(WITH|SELECT)\b", body):
+            return body
+    match = _BARE.search(text)
+    return match.group(1).strip() if match else None

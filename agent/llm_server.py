@@ -1,0 +1,182 @@
+"""The embedded llama.cpp server (xllamacpp), run in a child process we start and stop.
+
+A child process rather than a thread: a request in flight cannot keep our process from exiting, and a
+crash in the native server cannot take the app down with it. The child prints one line,
+``LISTENING <url>`` or ``FAILED <reason>``, then serves until it is terminated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.errors import LLMUnavailable
+
+_READY_PREFIX = "LISTENING "
+_FAILED_PREFIX = "FAILED "
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    model_path: Path
+    alias: str
+    threads: int
+    parallel_slots: int = 4
+    ctx_per_slot: int = 4096
+    port: int = 0
+    host: str = "127.0.0.1"
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "agent.llm_server",
+            "--model", str(self.model_path), "--alias", self.alias, "--threads", str(self.threads),
+            "--parallel", str(self.parallel_slots), "--ctx-per-slot", str(self.ctx_per_slot),
+            "--port", str(self.port), "--host", self.host,
+        ]
+
+
+@dataclass
+class LocalServer:
+    """A running llama.cpp server. Use ``start()``; ``stop()`` is idempotent and runs at exit too."""
+
+    options: ServerOptions
+    process: subprocess.Popen[str] | None = None
+    base_url: str = ""
+    startup_seconds: float = 0.0
+    _log: deque[str] = field(default_factory=lambda: deque(maxlen=60))
+
+    @classmethod
+    def start(cls, options: ServerOptions, timeout_s: float = 300.0) -> LocalServer:
+        server = cls(options)
+        server._spawn(timeout_s)
+        atexit.register(server.stop)
+        return server
+
+    def _spawn(self, timeout_s: float) -> None:
+        began = time.monotonic()
+        self.process = subprocess.Popen(
+            self.options.argv(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        stderr_reader = threading.Thread(target=self._drain, args=(self.process.stderr,), daemon=True)
+        stderr_reader.start()
+        line = _read_line_with_timeout(self.process, timeout_s)
+        if line is None or not line.startswith(_READY_PREFIX):
+            reason = line[len(_FAILED_PREFIX):] if line and line.startswith(_FAILED_PREFIX) else ""
+            self.stop()
+            stderr_reader.join(2.0)  # the log tells why; let it be read to the end
+            raise LLMUnavailable(self._failure_message(reason, timeout_s))
+        threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True).start()
+        self.base_url = line[len(_READY_PREFIX):].strip().rstrip("/") + "/v1"
+        _wait_healthy(self.base_url.removesuffix("/v1"), deadline=began + timeout_s)
+        self.startup_seconds = time.monotonic() - began
+
+    def _drain(self, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            self._log.append(line.rstrip())
+
+    def _failure_message(self, reason: str, timeout_s: float) -> str:
+        log = "\n".join(self._log)
+        if "HTTP server error" in log or "couldn't bind" in log or "address already in use" in log.lower():
+            why = f"port {self.options.port} on {self.options.host} is already in use"
+        elif "model loading error" in log or "failed to load model" in log:
+            why = f"the model file {self.options.model_path} could not be loaded (corrupt or not a GGUF)"
+        elif reason:
+            why = reason
+        else:
+            why = f"it did not report ready within {timeout_s:.0f} s"
+        tail = "\n".join(list(self._log)[-5:])
+        return f"The local model server could not start: {why}." + (f"\nLast log lines:\n{tail}" if tail else "")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            # A request in flight can keep llama.cpp's HTTP loop from exiting on SIGTERM.
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(grace_s)
+        except ProcessLookupError:
+            pass
+
+
+def _read_line_with_timeout(proc: subprocess.Popen[str], timeout_s: float) -> str | None:
+    box: list[str] = []
+    reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(timeout_s)
+    return box[0].strip() if box and box[0] else None
+
+
+def _wait_healthy(root_url: str, deadline: float) -> None:
+    while True:
+        try:
+            with urllib.request.urlopen(f"{root_url}/health", timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise LLMUnavailable(f"The local model server at {root_url} never became healthy.")
+        time.sleep(0.2)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Child-process entry point: start xllamacpp's server and block until terminated."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = args.model
+    params.model_alias = args.alias
+    params.n_parallel = args.parallel
+    params.n_ctx = args.ctx_per_slot * args.parallel  # llama.cpp splits n_ctx across the slots
+    params.cpuparams.n_threads = args.threads
+    params.cpuparams_batch.n_threads = args.threads
+    params.use_jinja = True
+    params.cache_prompt = True
+    params.hostnames = [args.host]
+    params.port = args.port
+    try:
+        server = xllamacpp.Server(params)
+    except RuntimeError as err:
+        print(f"{_FAILED_PREFIX}{err}", flush=True)
+        return 1
+    print(f"{_READY_PREFIX}{server.listening_address}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    os._exit(0)  # skip native destructors that may wait on in-flight requests
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agent.llm_server")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--alias", default="local")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--ctx-per-slot", type=int, default=4096)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    return serve(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

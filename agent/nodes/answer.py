@@ -1,0 +1,50 @@
+"""Answer in one or two sentences grounded in the rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+from langgraph.runtime import Runtime
+
+from agent.deps import RunContext
+from agent.llm import as_dicts, call
+from agent.nodes.common import system_message
+from agent.prompts import render
+from agent.state import AgentState
+from agent.trace import StepTimer
+
+ROWS_SHOWN = 20
+
+
+def format_rows(columns: list[str], rows: list[list[Any]], limit: int = ROWS_SHOWN) -> str:
+    lines = [" | ".join(columns)] + [" | ".join("NULL" if v is None else str(v) for v in r) for r in rows[:limit]]
+    return "\n".join(lines)
+
+
+def plain_answer(columns: list[str], rows: list[list[Any]], truncated: bool) -> str:
+    """The answer without a model call: a single value said, otherwise the row count."""
+    if not rows:
+        return "No rows matched."
+    if len(rows) == 1 and len(columns) == 1:
+        return f"{columns[0]}: {rows[0][0]}"
+    more = " (capped)" if truncated else ""
+    return f"{len(rows)} row(s){more}."
+
+
+def answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    columns, rows, truncated = state.get("columns", []), state.get("rows", []), state.get("truncated", False)
+    timer = StepTimer("answer", row_count=len(rows))
+    if not ctx.techniques.answer:
+        text = plain_answer(columns, rows, truncated)
+        return {"answer": text, "trace": [timer.finish(answer=text)]}
+    prompt = render(
+        "answer", question=state["question"], sql=state.get("sql") or "", row_count=len(rows),
+        truncated=f", capped at {len(rows)}" if truncated else "", rows=format_rows(columns, rows),
+    )
+    messages = [system_message(state, ctx), HumanMessage(prompt)]
+    reply = call(ctx.deps.llm, messages)
+    timer.record_call(as_dicts(messages), reply.text, reply.prompt_tokens, reply.completion_tokens)
+    text = reply.text.strip() or plain_answer(columns, rows, truncated)
+    return {"answer": text, "trace": [timer.finish(answer=text)]}

@@ -1,0 +1,28 @@
+"""Helpers shared by the nodes that ask the model for SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from agent.deps import RunContext
+from agent.llm import as_dicts, call, extract_sql
+from agent.prompts import dialect_label, render
+from agent.state import AgentState
+from agent.trace import StepTimer
+
+
+def system_message(state: AgentState, ctx: RunContext) -> SystemMessage:
+    """The stable prefix of every prompt (instructions, then schema), so the server reuses its cache."""
+    return SystemMessage(render("system", dialect=dialect_label(ctx.deps.db.dialect), schema=state["schema_text"]))
+
+
+def ask_for_sql(timer: StepTimer, ctx: RunContext, messages: list[BaseMessage], **kwargs: Any) -> str | None:
+    reply = call(ctx.deps.llm, messages, **kwargs)
+    timer.record_call(as_dicts(messages), reply.text, reply.prompt_tokens, reply.completion_tokens)
+    return extract_sql(reply.text)
+
+
+def user_message(name: str, ctx: RunContext, **values: str) -> HumanMessage:
+    return HumanMessage(render(name, dialect=dialect_label(ctx.deps.db.dialect), **values))

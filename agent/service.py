@@ -1,0 +1,151 @@
+"""The assistant: one database, one model endpoint, one compiled graph. CLI, UI and evals all use it."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from agent.config import Settings, Techniques
+from agent.db import Database, QueryResult
+from agent.deps import Deps, RunContext
+from agent.errors import SqlsageError, UserInputError
+from agent.graph import build_graph
+from agent.llm import build_chat_model, open_endpoint
+from agent.llm_server import LocalServer
+from agent.trace import Step, totals
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass
+class AnswerRecord:
+    question: str
+    sql: str | None = None
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    truncated: bool = False
+    answer: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    trace: list[Step] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def totals(self) -> dict[str, float]:
+        return totals(self.trace)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["trace"] = [s.to_dict() for s in self.trace]
+        data["totals"] = self.totals()
+        return data
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    text = _CONTROL.sub(" ", question or "").strip()
+    if not text:
+        raise UserInputError("The question is empty: ask something about the data, e.g. 'How many artists are there?'")
+    if len(text) > max_chars:
+        raise UserInputError(
+            f"The question is {len(text):,} characters long; the limit is {max_chars:,}. Please shorten it."
+        )
+    return text
+
+
+class Assistant:
+    def __init__(self, settings: Settings, deps: Deps, server: LocalServer | None = None) -> None:
+        self.settings = settings
+        self.deps = deps
+        self.server = server
+        self.graph = build_graph()
+
+    @classmethod
+    def open(cls, settings: Settings, llm: BaseChatModel | None = None) -> Assistant:
+        """Open the database first (cheap, and the likeliest user mistake), then the model endpoint."""
+        db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
+        server = None
+        try:
+            if llm is None:
+                endpoint, server = open_endpoint(settings)
+                llm = build_chat_model(settings, endpoint)
+        except BaseException:
+            db.close()
+            raise
+        return cls(settings, Deps(llm=llm, db=db), server)
+
+    def __enter__(self) -> Assistant:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.deps.db.close()
+        if self.server is not None:
+            self.server.stop()
+
+    def stream(self, question: str, techniques: Techniques | None = None) -> Iterator[Step | AnswerRecord]:
+        """Yield each Step as its node finishes, then the AnswerRecord (errors included, never raised
+        for the user's or the backend's fault)."""
+        record = AnswerRecord(question=question)
+        try:
+            record.question = clean_question(question, self.settings.max_question_chars)
+        except UserInputError as err:
+            record.error, record.error_kind = str(err), "input"
+            yield record
+            return
+        context = RunContext(self.deps, techniques or self.settings.techniques)
+        state: dict[str, Any] = {}
+        stopped: SqlsageError | None = None
+        began = time.monotonic()
+        try:
+            for mode, chunk in self.graph.stream(
+                {"question": record.question, "repairs": 0, "tried_sql": []},
+                context=context, stream_mode=["updates", "values"],
+            ):
+                if mode == "values":
+                    state = chunk
+                    continue
+                for update in chunk.values():
+                    for step in (update or {}).get("trace", []):
+                        record.trace.append(step)
+                        yield step
+        except SqlsageError as err:
+            step = Step("error", time.time(), time.monotonic() - began, error=str(err))
+            record.trace.append(step)
+            yield step
+            stopped = err
+        yield _finish(record, state, stopped)
+
+    def ask(self, question: str, techniques: Techniques | None = None) -> AnswerRecord:
+        *_, record = self.stream(question, techniques)
+        assert isinstance(record, AnswerRecord)
+        return record
+
+    def run_sql(self, sql: str) -> QueryResult:
+        """Run user-written SQL through the same guard and executor as the agent's."""
+        return self.deps.db.run(sql)
+
+
+def _finish(record: AnswerRecord, state: dict[str, Any], stopped: SqlsageError | None) -> AnswerRecord:
+    record.sql = state.get("sql") or record.sql
+    record.columns = list(state.get("columns") or [])
+    record.rows = list(state.get("rows") or [])
+    record.truncated = bool(state.get("truncated"))
+    record.answer = state.get("answer")
+    if stopped is not None:  # the backend or the database failed: say so as it is
+        record.error, record.error_kind = str(stopped), type(stopped).__name__
+    elif state.get("error"):  # the model could not fix its SQL, or wrote SQL that was refused
+        record.error_kind = state.get("error_kind")
+        unsafe = record.error_kind == "unsafe"
+        record.error = state["error"] if unsafe else f"Could not get a working query. Last problem: {state['error']}"
+    if record.error:
+        record.answer = None
+    return record

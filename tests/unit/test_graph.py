@@ -1,0 +1,176 @@
+"""The graph's routing, with a scripted model: generate, validate, execute, repair, answer."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from agent.config import Settings, Techniques
+from agent.errors import LLMUnavailable
+from agent.service import Assistant
+from agent.testing import ScriptedChatModel
+
+
+def sql_reply(sql: str) -> str:
+    return f"Here you go:\n```sql\n{sql}\n```"
+
+
+def open_with(settings: Settings, *replies: object) -> tuple[Assistant, ScriptedChatModel]:
+    model = ScriptedChatModel().enqueue(*replies)  # type: ignore[arg-type]
+    return Assistant.open(settings, llm=model), model
+
+
+def nodes(record) -> list[str]:  # type: ignore[no-untyped-def]
+    return [s.node for s in record.trace]
+
+
+def test_happy_path_runs_sql_and_answers(settings: Settings) -> None:
+    assistant, model = open_with(settings, sql_reply("SELECT COUNT(*) FROM Artist"), "There are 275 artists.")
+    with assistant:
+        record = assistant.ask("How many artists are there?")
+    assert record.ok, record.error
+    assert record.rows == [[275]]
+    assert record.answer == "There are 275 artists."
+    assert nodes(record) == ["context", "generate", "validate", "execute", "answer"]
+    # the schema and the question reach the model; the answer is grounded in the rows
+    assert "CREATE TABLE Artist" in str(model.history[0][0].content)
+    assert "How many artists" in str(model.history[0][1].content)
+    assert "275" in str(model.history[1][-1].content)
+    generate = record.trace[1]
+    assert generate.model_calls == 1 and generate.prompt_tokens > 0 and generate.prompt is not None
+
+
+def test_bad_sql_is_repaired_from_the_database_error(settings: Settings) -> None:
+    assistant, model = open_with(
+        settings, sql_reply("SELECT COUNT(*) FROM Artists"), sql_reply("SELECT COUNT(*) FROM Artist"), "275."
+    )
+    with assistant:
+        record = assistant.ask("How many artists are there?")
+    assert record.ok
+    assert record.rows == [[275]]
+    assert nodes(record) == ["context", "generate", "validate", "execute", "repair", "validate", "execute", "answer"]
+    repair_prompt = str(model.history[1][-1].content)
+    assert "no such table: Artists" in repair_prompt and "SELECT COUNT(*) FROM Artists" in repair_prompt
+
+
+def test_syntax_error_is_repaired_with_its_position(settings: Settings) -> None:
+    assistant, model = open_with(settings, sql_reply("SELECT COUNT(* FROM Artist"), sql_reply("SELECT 1"), "1")
+    with assistant:
+        record = assistant.ask("one?")
+    assert record.ok
+    assert record.trace[2].node == "validate" and record.trace[2].error
+    assert "does not parse" in str(model.history[1][-1].content)
+
+
+def test_repairs_are_bounded(settings: Settings) -> None:
+    bad = [sql_reply(f"SELECT nope{i} FROM Artist") for i in range(5)]
+    assistant, model = open_with(settings, *bad)
+    techniques = Techniques(max_repairs=2, answer=False)
+    with assistant:
+        record = assistant.ask("How many artists are there?", techniques)
+    assert not record.ok
+    assert "no such column: nope2" in (record.error or "")
+    assert len(model.history) == 3  # one generation, two repairs
+
+
+def test_repeated_sql_stops_repairing(settings: Settings) -> None:
+    same = sql_reply("SELECT nope FROM Artist")
+    assistant, model = open_with(settings, same, same, same, same)
+    with assistant:
+        record = assistant.ask("x", Techniques(max_repairs=5, answer=False))
+    assert not record.ok and "already tried" in (record.error or "")
+    assert len(model.history) == 3  # generate, repair, one freer re-sample of the repair
+    assert model.kwargs_history[2].get("temperature", 0) > 0
+
+
+def test_without_repair_switch_a_failure_ends_the_run(settings: Settings) -> None:
+    assistant, model = open_with(settings, sql_reply("SELECT nope FROM Artist"))
+    with assistant:
+        record = assistant.ask("x", Techniques(repair=False, answer=False))
+    assert not record.ok and len(model.history) == 1
+
+
+def test_write_statement_is_refused_and_not_repaired(settings: Settings, chinook_copy: Path) -> None:
+    assistant, model = open_with(settings, sql_reply("DELETE FROM Artist"))
+    with assistant:
+        record = assistant.ask("Delete all artists")
+    assert not record.ok
+    assert record.error_kind == "unsafe" and "Refused" in (record.error or "")
+    assert len(model.history) == 1
+    with sqlite3.connect(chinook_copy) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM Artist").fetchone() == (275,)
+
+
+def test_stacked_statement_is_refused(settings: Settings, chinook_copy: Path) -> None:
+    assistant, _ = open_with(settings, sql_reply("SELECT 1; DROP TABLE Artist"))
+    with assistant:
+        record = assistant.ask("x")
+    assert record.error_kind == "unsafe"
+    with sqlite3.connect(chinook_copy) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM Artist").fetchone() == (275,)
+
+
+def test_reply_without_sql_goes_to_repair(settings: Settings) -> None:
+    assistant, model = open_with(settings, "I am not sure what you mean.", sql_reply("SELECT 1"), "1")
+    with assistant:
+        record = assistant.ask("x")
+    assert record.ok and record.rows == [[1]]
+    assert "no SQL" in str(model.history[1][-1].content)
+
+
+def test_llm_error_is_surfaced_as_a_clear_message(settings: Settings) -> None:
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    assistant, _ = open_with(settings, openai.APIConnectionError(request=request))
+    with assistant:
+        record = assistant.ask("How many artists are there?")
+    assert not record.ok
+    assert record.error_kind == "LLMUnavailable"
+    assert "model server is unavailable" in (record.error or "")
+    assert record.trace[-1].node == "error"
+
+
+@pytest.mark.parametrize("question, fragment", [("", "empty"), ("   \n\t", "empty"), ("x" * 10_000, "10,000")])
+def test_bad_questions_get_a_clear_message_without_a_model_call(
+    settings: Settings, question: str, fragment: str
+) -> None:
+    assistant, model = open_with(settings)
+    with assistant:
+        record = assistant.ask(question)
+    assert not record.ok and fragment in (record.error or "")
+    assert model.history == []
+
+
+def test_streaming_yields_steps_before_the_record(settings: Settings) -> None:
+    assistant, _ = open_with(settings, sql_reply("SELECT 1"), "one")
+    with assistant:
+        items = list(assistant.stream("x"))
+    assert [type(i).__name__ for i in items] == ["Step"] * 5 + ["AnswerRecord"]
+
+
+def test_llm_unavailable_is_the_error_type_for_transport_failures() -> None:
+    from agent.llm import call
+
+    request = httpx.Request("POST", "http://x")
+    model = ScriptedChatModel().enqueue(openai.APITimeoutError(request=request))
+    with pytest.raises(LLMUnavailable, match="did not answer in time"):
+        call(model, [])
+
+
+def test_a_server_that_is_down_gives_a_clear_message_after_bounded_retries(settings: Settings) -> None:
+    import socket
+
+    from agent.config import Endpoint
+    from agent.llm import build_chat_model
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    quick = settings.model_copy(update={"max_retries": 1, "request_timeout_s": 2.0})
+    llm = build_chat_model(quick, Endpoint(f"http://127.0.0.1:{port}/v1", "m", "k"))
+    with Assistant.open(quick, llm=llm) as assistant:
+        record = assistant.ask("How many artists are there?")
+    assert record.error_kind == "LLMUnavailable" and "unavailable" in (record.error or "")
