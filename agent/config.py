@@ -47,9 +47,14 @@ class Techniques(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SQLSAGE_TECH_", extra="forbid")
 
     sample_rows: int = Field(3, ge=0, le=20, description="sample rows per table shown in the schema prompt")
+    cot: bool = Field(False, description="plan columns, tables and joins as JSON before the SQL; checked")
     repair: bool = Field(True, description="repair SQL from the database's error")
     max_repairs: int = Field(2, ge=0, le=10)
+    self_consistency: int = Field(1, ge=1, le=16, description="candidates sampled and voted on by their result")
+    sc_temperature: float = Field(0.8, ge=0.0, le=2.0, description="temperature of the sampled candidates")
     answer: bool = Field(True, description="write a one-or-two sentence answer grounded in the rows")
+    tools: bool = Field(False, description="let the agent route a question to its tools (ReAct) instead of SQL")
+    max_tool_steps: int = Field(5, ge=1, le=20, description="tool calls at most in one ReAct loop")
 
 
 class Settings(BaseSettings):

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 
 from agent.config import Techniques
 from agent.db import Database
 
+if TYPE_CHECKING:
+    from knowledge.retrieval import Retriever
+    from tools.registry import ToolRegistry
+
 
 @dataclass(frozen=True)
 class Deps:
     llm: BaseChatModel
     db: Database
+    knowledge: Retriever | None = None  # retrieval techniques need it; without it they are skipped
+    tools: ToolRegistry | None = None  # the tools the agent may call (the ReAct path)
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.config import Settings, Techniques
 from agent.db import Database, QueryResult
@@ -17,8 +21,10 @@ from agent.errors import SqlsageError, UserInputError
 from agent.graph import build_graph
 from agent.llm import build_chat_model, open_endpoint
 from agent.llm_server import LocalServer
+from agent.state import new_turn
 from agent.trace import Step, totals
 
+SUBGRAPH_NODES = frozenset({"candidate"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -60,25 +66,37 @@ def clean_question(question: str, max_chars: int) -> str:
 
 
 class Assistant:
-    def __init__(self, settings: Settings, deps: Deps, server: LocalServer | None = None) -> None:
+    def __init__(
+        self, settings: Settings, deps: Deps, server: LocalServer | None = None, checkpointer: Any = None
+    ) -> None:
         self.settings = settings
         self.deps = deps
         self.server = server
-        self.graph = build_graph()
+        self.checkpointer = checkpointer
+        self.graph = build_graph(checkpointer)
+
+    def _thread_config(self, thread_id: str | None) -> dict[str, Any]:
+        if thread_id is None:  # a one-off question: no memory
+            return {}
+        if self.checkpointer is None:
+            raise SqlsageError("Conversations need a checkpointer: open the Assistant with conversations=True.")
+        return {"configurable": {"thread_id": thread_id}}
 
     @classmethod
-    def open(cls, settings: Settings, llm: BaseChatModel | None = None) -> Assistant:
-        """Open the database first (cheap, and the likeliest user mistake), then the model endpoint."""
+    def open(cls, settings: Settings, llm: BaseChatModel | None = None, conversations: bool = False) -> Assistant:
+        """Open the database first (cheap, and the likeliest user mistake), then the model endpoint.
+        With ``conversations``, threads are kept in SQLite under the data folder and survive restarts."""
         db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
         server = None
         try:
+            checkpointer = open_checkpointer(settings.data_dir / "conversations.sqlite") if conversations else None
             if llm is None:
                 endpoint, server = open_endpoint(settings)
                 llm = build_chat_model(settings, endpoint)
         except BaseException:
             db.close()
             raise
-        return cls(settings, Deps(llm=llm, db=db), server)
+        return cls(settings, Deps(llm=llm, db=db), server, checkpointer)
 
     def __enter__(self) -> Assistant:
         return self
@@ -88,12 +106,17 @@ class Assistant:
 
     def close(self) -> None:
         self.deps.db.close()
+        if self.checkpointer is not None:
+            self.checkpointer.conn.close()
         if self.server is not None:
             self.server.stop()
 
-    def stream(self, question: str, techniques: Techniques | None = None) -> Iterator[Step | AnswerRecord]:
+    def stream(
+        self, question: str, techniques: Techniques | None = None, thread_id: str | None = None
+    ) -> Iterator[Step | AnswerRecord]:
         """Yield each Step as its node finishes, then the AnswerRecord (errors included, never raised
-        for the user's or the backend's fault)."""
+        for the user's or the backend's fault). Questions with the same ``thread_id`` form one
+        conversation: a follow-up is resolved against the earlier questions and their SQL."""
         record = AnswerRecord(question=question)
         try:
             record.question = clean_question(question, self.settings.max_question_chars)
@@ -106,14 +129,17 @@ class Assistant:
         stopped: SqlsageError | None = None
         began = time.monotonic()
         try:
-            for mode, chunk in self.graph.stream(
-                {"question": record.question, "repairs": 0, "tried_sql": []},
-                context=context, stream_mode=["updates", "values"],
+            for namespace, mode, chunk in self.graph.stream(
+                new_turn(record.question), config=self._thread_config(thread_id),
+                context=context, stream_mode=["updates", "values"], subgraphs=True,
             ):
                 if mode == "values":
-                    state = chunk
+                    if not namespace:
+                        state = chunk
                     continue
-                for update in chunk.values():
+                for node, update in chunk.items():
+                    if not namespace and node in SUBGRAPH_NODES:
+                        continue  # its steps were streamed from inside the subgraph already
                     for step in (update or {}).get("trace", []):
                         record.trace.append(step)
                         yield step
@@ -124,14 +150,22 @@ class Assistant:
             stopped = err
         yield _finish(record, state, stopped)
 
-    def ask(self, question: str, techniques: Techniques | None = None) -> AnswerRecord:
-        *_, record = self.stream(question, techniques)
+    def ask(self, question: str, techniques: Techniques | None = None, thread_id: str | None = None) -> AnswerRecord:
+        *_, record = self.stream(question, techniques, thread_id)
         assert isinstance(record, AnswerRecord)
         return record
 
     def run_sql(self, sql: str) -> QueryResult:
         """Run user-written SQL through the same guard and executor as the agent's."""
         return self.deps.db.run(sql)
+
+
+def open_checkpointer(path: Path) -> SqliteSaver:
+    """LangGraph's SQLite checkpointer, allowed to restore our own trace records."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False)
+    serde = JsonPlusSerializer(allowed_msgpack_modules=[("agent.trace", "Step")])
+    return SqliteSaver(conn, serde=serde)
 
 
 def _finish(record: AnswerRecord, state: dict[str, Any], stopped: SqlsageError | None) -> AnswerRecord:

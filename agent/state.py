@@ -1,4 +1,9 @@
-"""The graph's state. Nodes return partial dicts; ``trace`` is appended to through its reducer."""
+"""The graph's state. Nodes return partial dicts; ``trace`` and ``history`` grow through reducers.
+
+With a checkpointer, the state of a conversation (a thread) persists between questions: ``history``
+keeps the earlier turns for follow-up questions, while every per-question field is reset by the input
+of the next turn (``new_turn``), the trace included.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,41 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from agent.trace import Step
 
-ErrorKind = Literal["no_sql", "syntax", "database", "timeout", "unsafe"]
+ErrorKind = Literal["no_sql", "plan", "syntax", "database", "timeout", "unsafe"]
+
+
+def extend_or_reset(current: list[Any] | None, update: list[Any] | None) -> list[Any]:
+    """Reducer for lists that grow within a turn (steps, candidates from parallel branches);
+    ``None`` starts a new turn with an empty list."""
+    if update is None:
+        return []
+    return [*(current or []), *update]
+
+
+class Turn(TypedDict):
+    question: str
+    sql: str | None
+    answer: str | None
+
+
+class Candidate(TypedDict):
+    """One self-consistency attempt, after its own validation, execution and repairs."""
+
+    index: int
+    temperature: float
+    sql: str | None
+    plan_ok: bool | None
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+    error: str | None
 
 
 class AgentState(TypedDict, total=False):
     question: str
+    history: Annotated[list[Turn], operator.add]
     schema_text: str
+    examples_text: str
     sql: str | None
     tried_sql: list[str]
     columns: list[str]
@@ -22,4 +56,20 @@ class AgentState(TypedDict, total=False):
     error_kind: ErrorKind | None
     repairs: int
     answer: str | None
-    trace: Annotated[list[Step], operator.add]
+    plan: dict[str, Any] | None
+    plan_ok: bool | None
+    temperature: float
+    candidate_index: int
+    candidates: Annotated[list[Candidate], extend_or_reset]
+    route: Literal["sql", "tools"] | None
+    chart: dict[str, Any] | None
+    trace: Annotated[list[Step], extend_or_reset]
+
+
+def new_turn(question: str) -> dict[str, Any]:
+    """The input of one question: every per-question field reset, the conversation's history kept."""
+    return {
+        "question": question, "sql": None, "tried_sql": [], "columns": [], "rows": [], "truncated": False,
+        "error": None, "error_kind": None, "repairs": 0, "answer": None, "route": None, "chart": None, "plan": None, "plan_ok": None,
+        "temperature": 0.0, "candidate_index": 0, "candidates": None, "trace": None,
+    }

@@ -11,7 +11,7 @@ from agent.deps import RunContext
 from agent.llm import as_dicts, call
 from agent.nodes.common import system_message
 from agent.prompts import render
-from agent.state import AgentState
+from agent.state import AgentState, Turn
 from agent.trace import StepTimer
 
 ROWS_SHOWN = 20
@@ -38,7 +38,7 @@ def answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     timer = StepTimer("answer", row_count=len(rows))
     if not ctx.techniques.answer:
         text = plain_answer(columns, rows, truncated)
-        return {"answer": text, "trace": [timer.finish(answer=text)]}
+        return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(answer=text)]}
     prompt = render(
         "answer", question=state["question"], sql=state.get("sql") or "", row_count=len(rows),
         truncated=f", capped at {len(rows)}" if truncated else "", rows=format_rows(columns, rows),
@@ -47,4 +47,8 @@ def answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     reply = call(ctx.deps.llm, messages)
     timer.record_call(as_dicts(messages), reply.text, reply.prompt_tokens, reply.completion_tokens)
     text = reply.text.strip() or plain_answer(columns, rows, truncated)
-    return {"answer": text, "trace": [timer.finish(answer=text)]}
+    return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(answer=text)]}
+
+
+def _turn(state: AgentState, answer_text: str) -> Turn:
+    return {"question": state["question"], "sql": state.get("sql"), "answer": answer_text}

@@ -24,5 +24,22 @@ def ask_for_sql(timer: StepTimer, ctx: RunContext, messages: list[BaseMessage], 
     return extract_sql(reply.text)
 
 
-def user_message(name: str, ctx: RunContext, **values: str) -> HumanMessage:
-    return HumanMessage(render(name, dialect=dialect_label(ctx.deps.db.dialect), **values))
+HISTORY_TURNS = 3
+
+
+def conversation_text(state: AgentState) -> str:
+    """Earlier turns of this conversation, for follow-up questions ("and only in 2012?")."""
+    turns = [t for t in state.get("history", []) if t.get("sql")][-HISTORY_TURNS:]
+    if not turns:
+        return ""
+    lines = ["Earlier in this conversation (the new question may build on it):"]
+    for turn in turns:
+        lines += [f"Question: {turn['question']}", f"SQL: {turn['sql']}"]
+    return "\n".join(lines) + "\n"
+
+
+def user_message(name: str, state: AgentState, ctx: RunContext, **values: str) -> HumanMessage:
+    values.setdefault("question", state["question"])
+    return HumanMessage(
+        render(name, dialect=dialect_label(ctx.deps.db.dialect), history=conversation_text(state), **values)
+    )

@@ -16,5 +16,9 @@ def gather_context(state: AgentState, runtime: Runtime[RunContext]) -> dict[str,
     timer = StepTimer("context", question=state["question"])
     schema = ctx.deps.db.schema()
     text = schema.render(sample_rows=ctx.techniques.sample_rows)
-    step = timer.finish(tables=[t.name for t in schema.tables], schema_chars=len(text))
+    step = timer.finish(
+        tables=[t.name for t in schema.tables],
+        columns=[f"{t.name}.{c.name}" for t in schema.tables for c in t.columns],
+        schema_chars=len(text),
+    )
     return {"schema_text": text, "trace": [step]}

@@ -1,4 +1,4 @@
-"""Generate SQL for the question, zero-shot, from the schema."""
+"""Generate SQL for the question: zero-shot, or with a chain-of-thought plan checked against the schema."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.nodes.common import ask_for_sql, system_message, user_message
+from agent.llm import as_dicts, call, extract_sql
+from agent.nodes.common import system_message, user_message
+from agent.plan import RESPONSE_FORMAT, check_plan, parse_plan
 from agent.state import AgentState
 from agent.trace import StepTimer
 
@@ -16,9 +18,28 @@ NO_SQL = "The reply contained no SQL query. Reply with one SELECT query in a ```
 
 def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
-    timer = StepTimer("generate", question=state["question"])
-    messages = [system_message(state, ctx), user_message("generate", ctx, question=state["question"])]
-    sql = ask_for_sql(timer, ctx, messages)
+    temperature = state.get("temperature") or 0.0
+    timer = StepTimer("generate", question=state["question"], temperature=temperature,
+                      candidate=state.get("candidate_index", 0))
+    prompt = "generate_cot" if ctx.techniques.cot else "generate"
+    messages = [system_message(state, ctx), user_message(prompt, state, ctx)]
+    kwargs: dict[str, Any] = {"temperature": temperature}
+    if ctx.techniques.cot:
+        kwargs["response_format"] = RESPONSE_FORMAT
+    reply = call(ctx.deps.llm, messages, **kwargs)
+    timer.record_call(as_dicts(messages), reply.text, reply.prompt_tokens, reply.completion_tokens)
+
+    plan = parse_plan(reply.text) if ctx.techniques.cot else None
+    sql = plan.sql if plan else extract_sql(reply.text)
     if sql is None:
         return {"sql": None, "error": NO_SQL, "error_kind": "no_sql", "trace": [timer.finish(error=NO_SQL)]}
-    return {"sql": sql, "tried_sql": [sql], "error": None, "error_kind": None, "trace": [timer.finish(sql=sql)]}
+    update: dict[str, Any] = {"sql": sql, "tried_sql": [sql], "error": None, "error_kind": None}
+    if plan is not None:
+        problems = check_plan(plan, ctx.deps.db.schema())
+        update |= {"plan": plan.to_dict(), "plan_ok": not problems}
+        if problems:
+            message = "The plan names things that do not exist. " + " ".join(problems)
+            update |= {"error": message, "error_kind": "plan"}
+            return update | {"trace": [timer.finish(error=message, sql=sql, plan=plan.to_dict())]}
+        return update | {"trace": [timer.finish(sql=sql, plan=plan.to_dict())]}
+    return update | {"trace": [timer.finish(sql=sql)]}

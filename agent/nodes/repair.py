@@ -22,7 +22,7 @@ def repair(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     timer = StepTimer("repair", sql=failed, diagnosis=diagnosis, attempt=attempt)
     messages = [
         system_message(state, ctx),
-        user_message("repair", ctx, question=state["question"], sql=failed, diagnosis=diagnosis),
+        user_message("repair", state, ctx, sql=failed, diagnosis=diagnosis),
     ]
     tried = {s.strip() for s in state.get("tried_sql", [])}
     sql = ask_for_sql(timer, ctx, messages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,13 @@ from agent.model_files import ensure_model_file
 
 @pytest.fixture(scope="session")
 def local_endpoint() -> Iterator[Endpoint]:
+    """The embedded server, started for this session. SQLSAGE_TEST_BASE_URL reuses a running one instead
+    (for development; CI always starts its own)."""
     settings = Settings()
+    reuse = os.environ.get("SQLSAGE_TEST_BASE_URL")
+    if reuse:
+        yield Endpoint(reuse, settings.local_model, "not-needed")
+        return
     model_path = ensure_model_file(settings.local_model, settings.cache_dir)
     server = LocalServer.start(
         ServerOptions(

@@ -174,3 +174,26 @@ def test_a_server_that_is_down_gives_a_clear_message_after_bounded_retries(setti
     with Assistant.open(quick, llm=llm) as assistant:
         record = assistant.ask("How many artists are there?")
     assert record.error_kind == "LLMUnavailable" and "unavailable" in (record.error or "")
+
+
+def test_follow_up_sees_the_previous_question_and_sql_and_survives_a_restart(settings: Settings) -> None:
+    model = ScriptedChatModel().enqueue(
+        sql_reply("SELECT COUNT(*) FROM Invoice"), "412 invoices.",
+        sql_reply("SELECT COUNT(*) FROM Invoice WHERE strftime('%Y', InvoiceDate) = '2012'"), "83.",
+    )
+    with Assistant.open(settings, llm=model, conversations=True) as first:
+        assert first.ask("How many invoices are there?", thread_id="t1").rows == [[412]]
+    with Assistant.open(settings, llm=model, conversations=True) as second:  # a restart: same data folder
+        record = second.ask("and only in 2012?", thread_id="t1")
+    assert record.ok and record.sql and "2012" in record.sql
+    follow_up_prompt = str(model.history[2][-1].content)
+    assert "How many invoices are there?" in follow_up_prompt and "SELECT COUNT(*) FROM Invoice" in follow_up_prompt
+    assert [s.node for s in record.trace][0] == "context"  # the trace is this turn's only
+
+
+def test_threads_do_not_mix(settings: Settings) -> None:
+    model = ScriptedChatModel().enqueue(sql_reply("SELECT 1"), "one", sql_reply("SELECT 2"), "two")
+    with Assistant.open(settings, llm=model, conversations=True) as assistant:
+        assistant.ask("first question", thread_id="a")
+        assistant.ask("second question", thread_id="b")
+    assert "first question" not in str(model.history[2][-1].content)

@@ -1,0 +1,90 @@
+"""Self-consistency: fan out N candidates, group them by their result set, pick the largest group.
+
+The rule, in order: candidates that failed do not vote; a group with rows beats one without (an empty
+result is more often a wrong filter than the answer); then the larger group; then the group whose
+members' plans validated; then the group holding the greedy (temperature 0) candidate. Within the
+winning group: a validated plan first, then the greedy candidate, then the shortest SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.graph import END
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from agent.deps import RunContext
+from agent.results import result_key
+from agent.state import AgentState, Candidate
+from agent.trace import StepTimer
+
+# What each candidate branch starts from: the shared context, nothing of the other branches.
+SHARED_KEYS = ("question", "history", "schema_text", "examples_text")
+
+
+def fan_out(state: AgentState, runtime: Runtime[RunContext]) -> Literal["generate"] | list[Send]:
+    t = runtime.context.techniques
+    if t.self_consistency <= 1:
+        return "generate"
+    shared = {k: state[k] for k in SHARED_KEYS if k in state}  # type: ignore[literal-required]
+    return [
+        Send("candidate", {**shared, "candidate_index": i, "temperature": 0.0 if i == 0 else t.sc_temperature,
+                           "repairs": 0, "tried_sql": []})
+        for i in range(t.self_consistency)
+    ]
+
+
+def collect(state: AgentState) -> dict[str, Any]:
+    """The last node of a candidate branch: package what it reached."""
+    candidate: Candidate = {
+        "index": state.get("candidate_index", 0), "temperature": state.get("temperature", 0.0),
+        "sql": state.get("sql"), "plan_ok": state.get("plan_ok"), "columns": state.get("columns", []),
+        "rows": state.get("rows", []), "truncated": state.get("truncated", False), "error": state.get("error"),
+    }
+    return {"candidates": [candidate]}
+
+
+def _rank_member(c: Candidate) -> tuple[bool, bool, int]:
+    return (c["plan_ok"] is not False, c["index"] == 0, -len(c["sql"] or ""))
+
+
+def choose(candidates: list[Candidate]) -> tuple[Candidate, list[list[Candidate]]]:
+    """The winner and the groups (best first). With no working candidate, the greedy one 'wins'."""
+    ordered = sorted(candidates, key=lambda c: c["index"])
+    groups: dict[Any, list[Candidate]] = {}
+    for c in ordered:
+        if c["error"] is None:
+            groups.setdefault(result_key(c["columns"], c["rows"]), []).append(c)
+    if not groups:
+        return ordered[0], []
+
+    def rank(members: list[Candidate]) -> tuple[bool, int, int, bool]:
+        return (bool(members[0]["rows"]), len(members), sum(m["plan_ok"] is True for m in members),
+                any(m["index"] == 0 for m in members))
+
+    ranked = sorted(groups.values(), key=rank, reverse=True)
+    return max(ranked[0], key=_rank_member), ranked
+
+
+def vote(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    candidates = state.get("candidates", [])
+    timer = StepTimer("vote", candidates=len(candidates))
+    winner, groups = choose(candidates)
+    summary = [
+        {"candidates": [m["index"] for m in g], "size": len(g), "rows": len(g[0]["rows"]),
+         "preview": g[0]["rows"][:3]}
+        for g in groups
+    ]
+    failed = [{"candidate": c["index"], "sql": c["sql"], "error": c["error"]} for c in candidates if c["error"]]
+    step = timer.finish(error=winner["error"], winner=winner["index"], sql=winner["sql"], groups=summary,
+                        failed=failed, all_sql={c["index"]: c["sql"] for c in candidates})
+    return {
+        "sql": winner["sql"], "columns": winner["columns"], "rows": winner["rows"],
+        "truncated": winner["truncated"], "plan_ok": winner["plan_ok"], "error": winner["error"],
+        "error_kind": "database" if winner["error"] else None, "trace": [step],
+    }
+
+
+def after_vote(state: AgentState) -> Literal["answer", "__end__"]:
+    return END if state.get("error") else "answer"

@@ -1,0 +1,126 @@
+"""Chain-of-thought plans checked against the schema, and self-consistency by result-set vote."""
+
+from __future__ import annotations
+
+import json
+
+from agent.config import Settings, Techniques
+from agent.db import Database
+from agent.nodes.vote import choose
+from agent.plan import Plan, check_plan, parse_plan
+from agent.service import Assistant
+from agent.state import Candidate
+from agent.testing import ScriptedChatModel
+
+
+def plan_reply(sql: str, columns: list[str], tables: list[str], joins: list[str] | None = None) -> str:
+    return json.dumps({"columns": columns, "tables": tables, "joins": joins or [], "sql": sql})
+
+
+def sql_reply(sql: str) -> str:
+    return f"```sql\n{sql}\n```"
+
+
+def test_parse_plan_tolerates_text_around_the_json() -> None:
+    plan = parse_plan('Sure: {"columns": ["Artist.Name"], "tables": ["Artist"], "joins": [], "sql": "SELECT 1"} ok')
+    assert plan == Plan(("Artist.Name",), ("Artist",), (), "SELECT 1")
+    assert parse_plan("no json here") is None
+    assert parse_plan('{"columns": [], "sql": ""}') is None
+
+
+def test_check_plan_names_what_does_not_exist_with_the_closest_names(settings: Settings) -> None:
+    schema = Database.open(settings.db_url).schema()
+    plan = Plan(("Customer.Country", "Country.Name", "Track.Nme"), ("Customer", "Country"),
+                ("Customer.Country = Country.Country",), "SELECT 1")
+    problems = " ".join(check_plan(plan, schema))
+    assert "There is no table Country" in problems
+    assert "Track has no column Nme" in problems and "Name" in problems
+    assert check_plan(Plan(("Artist.Name",), ("Artist",), (), "SELECT 1"), schema) == []
+
+
+def test_cot_plan_is_in_the_trace_and_uses_a_json_schema(settings: Settings) -> None:
+    model = ScriptedChatModel().enqueue(plan_reply("SELECT COUNT(*) FROM Artist", ["Artist.ArtistId"], ["Artist"]))
+    with Assistant.open(settings, llm=model) as assistant:
+        record = assistant.ask("How many artists?", Techniques(cot=True, answer=False))
+    assert record.ok and record.rows == [[275]]
+    generate = next(s for s in record.trace if s.node == "generate")
+    assert generate.output["plan"]["tables"] == ["Artist"]
+    assert model.kwargs_history[0]["response_format"]["type"] == "json_schema"
+
+
+def test_a_plan_with_unknown_names_goes_to_repair_with_the_real_names(settings: Settings) -> None:
+    model = ScriptedChatModel().enqueue(
+        plan_reply("SELECT COUNT(*) FROM Customer JOIN Country ON 1", ["Customer.Country"], ["Customer", "Country"]),
+        sql_reply("SELECT COUNT(*) FROM Customer WHERE Country = 'Brazil'"),
+    )
+    with Assistant.open(settings, llm=model) as assistant:
+        record = assistant.ask("How many customers live in Brazil?", Techniques(cot=True, answer=False))
+    assert record.ok and record.rows == [[5]]
+    assert "There is no table Country" in str(model.history[1][-1].content)
+
+
+def test_without_repair_a_bad_plan_is_noted_and_its_sql_still_runs(settings: Settings) -> None:
+    model = ScriptedChatModel().enqueue(plan_reply("SELECT COUNT(*) FROM Artist", ["Artist.Nope"], ["Artist"]))
+    with Assistant.open(settings, llm=model) as assistant:
+        record = assistant.ask("x", Techniques(cot=True, repair=False, answer=False))
+    assert record.ok and record.rows == [[275]]
+
+
+def test_self_consistency_votes_by_result_not_by_sql_text(settings: Settings) -> None:
+    # Two differently written queries with the same result outvote a third.
+    model = ScriptedChatModel().enqueue(
+        sql_reply("SELECT COUNT(*) FROM Artist"),
+        sql_reply("SELECT COUNT(ArtistId) FROM Artist"),
+        sql_reply("SELECT COUNT(*) FROM Album"),
+    )
+    with Assistant.open(settings, llm=model) as assistant:
+        record = assistant.ask("How many artists?", Techniques(self_consistency=3, answer=False))
+    assert record.ok and record.rows == [[275]]
+    nodes = [s.node for s in record.trace]
+    assert nodes.count("generate") == 3 and nodes.count("execute") == 3 and nodes[-2:] == ["vote", "answer"]
+    vote = record.trace[-2]
+    assert vote.output["groups"][0]["size"] == 2
+    temperatures = sorted(k.get("temperature", 0) for k in model.kwargs_history)
+    assert temperatures[0] == 0 and temperatures[-1] > 0  # one greedy candidate, the rest sampled
+
+
+def test_self_consistency_candidates_repair_themselves_and_failures_do_not_vote(settings: Settings) -> None:
+    model = ScriptedChatModel().enqueue(
+        sql_reply("SELECT COUNT(*) FROM Artists"), sql_reply("SELECT COUNT(*) FROM Artists"),
+        sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"),
+        sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"),
+    )
+    with Assistant.open(settings, llm=model) as assistant:
+        record = assistant.ask("How many artists?", Techniques(self_consistency=2, max_repairs=1, answer=False))
+    assert record.ok and record.rows == [[275]]
+
+
+def test_all_candidates_failing_is_a_clear_error(settings: Settings) -> None:
+    model = ScriptedChatModel().enqueue(sql_reply("SELECT nope FROM Artist"), sql_reply("SELECT nada FROM Artist"))
+    with Assistant.open(settings, llm=model) as assistant:
+        record = assistant.ask("x", Techniques(self_consistency=2, repair=False, answer=False))
+    assert not record.ok and "no such column" in (record.error or "")
+
+
+def cand(index: int, rows: list[list[object]], sql: str = "SELECT x", error: str | None = None,
+         plan_ok: bool | None = None) -> Candidate:
+    return {"index": index, "temperature": 0.0 if index == 0 else 0.8, "sql": sql, "plan_ok": plan_ok,
+            "columns": ["c"] if rows or not error else [], "rows": rows, "truncated": False, "error": error}
+
+
+def test_vote_rules() -> None:
+    # the larger group wins, whatever the SQL text
+    winner, groups = choose([cand(0, [[1]]), cand(1, [[2]]), cand(2, [[2.0]])])
+    assert winner["index"] in (1, 2) and len(groups[0]) == 2
+    # rows beat an empty result even when the empty group is larger
+    winner, _ = choose([cand(0, []), cand(1, []), cand(2, [[7]])])
+    assert winner["index"] == 2
+    # a tie goes to the group with the greedy candidate
+    winner, _ = choose([cand(1, [[1]]), cand(0, [[2]])])
+    assert winner["index"] == 0
+    # within a group a validated plan beats the greedy candidate
+    winner, _ = choose([cand(0, [[1]], plan_ok=False), cand(1, [[1]], plan_ok=True)])
+    assert winner["index"] == 1
+    # failures do not vote; with none working, the greedy candidate's error is reported
+    winner, groups = choose([cand(0, [], error="boom"), cand(1, [], error="bang")])
+    assert winner["index"] == 0 and groups == []
