@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     model = sub.add_parser("model", help="assemble and verify the local model file; print its path")
     _common(model)
     model.set_defaults(func=cmd_model)
+
+    from evals.cli import add_commands as add_eval_commands
+    from knowledge.cli import add_commands as add_knowledge_commands
+
+    add_knowledge_commands(sub)
+    add_eval_commands(sub)
     return parser
 
 

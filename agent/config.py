@@ -47,6 +47,13 @@ class Techniques(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SQLSAGE_TECH_", extra="forbid")
 
     sample_rows: int = Field(3, ge=0, le=20, description="sample rows per table shown in the schema prompt")
+    few_shot: int = Field(0, ge=0, le=20, description="solved examples retrieved into the prompt by similarity")
+    hyde: bool = Field(False, description="draft a SQL first; re-rank examples by the draft's SQL skeleton")
+    difficulty: bool = Field(False, description="prefer examples of the draft's predicted hardness")
+    values: bool = Field(False, description="match literals in the question to stored column values")
+    schema_linking: bool = Field(False, description="only the relevant tables (and their join paths) in the prompt")
+    link_tables: int = Field(6, ge=1, le=100, description="tables kept by schema linking, before join paths")
+    same_db_examples: bool = Field(True, description="examples may come from the database asked about")
     cot: bool = Field(False, description="plan columns, tables and joins as JSON before the SQL; checked")
     repair: bool = Field(True, description="repair SQL from the database's error")
     max_repairs: int = Field(2, ge=0, le=10)

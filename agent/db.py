@@ -137,6 +137,19 @@ def mask_url(url: str) -> str:
         return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
+def db_key(url: str) -> str:
+    """A stable short name for a database (how the knowledge store and few-shot pools refer to it):
+    a SQLite file's stem, else backend:host/database."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    name = (parsed.database or "").split("?")[0]
+    if parsed.get_backend_name() == "sqlite" and name:
+        return Path(name.removeprefix("file:")).stem
+    return f"{parsed.get_backend_name()}:{parsed.host or ''}/{name}"
+
+
 def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -175,6 +188,10 @@ class Database:
     def dialect(self) -> str:
         """The sqlglot dialect name for this database."""
         return dialect_for_url_backend(self.engine.url.get_backend_name())
+
+    @property
+    def key(self) -> str:
+        return db_key(self.url)
 
     @property
     def display_url(self) -> str:

@@ -1,6 +1,7 @@
 """The agent graph, built by factories (never at import time).
 
-    context → generate → validate → execute → answer, with repair on a fixable error (at most N times);
+    context → [retrieve] → generate → validate → execute → answer, with repair on a fixable error (at most
+    N times);
     with self-consistency, context fans out N candidate branches (each the same generate → validate →
     execute → repair loop, as a subgraph) whose results are voted on before the answer.
 """
@@ -12,6 +13,7 @@ from typing import Any, Literal, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Send
 
 from agent.deps import RunContext
 from agent.nodes.answer import answer
@@ -19,6 +21,7 @@ from agent.nodes.context import gather_context
 from agent.nodes.execute import execute
 from agent.nodes.generate import generate
 from agent.nodes.repair import repair
+from agent.nodes.retrieve import retrieve, wants_retrieval
 from agent.nodes.validate import validate
 from agent.nodes.vote import after_vote, collect, fan_out, vote
 from agent.state import AgentState, Candidate
@@ -52,6 +55,11 @@ def after_execute(state: AgentState, runtime: Runtime[RunContext]) -> Literal["a
     return "repair" if _can_repair(state, runtime) else END
 
 
+def after_context(state: AgentState, runtime: Runtime[RunContext]) -> str | list[Send]:
+    """Retrieve context when a retrieval technique is on (and there is a store), else start writing SQL."""
+    return "retrieve" if wants_retrieval(runtime) else fan_out(state, runtime)
+
+
 def _add_sql_loop(graph: StateGraph, done: str, failed: str) -> None:
     """generate → validate → execute (→ repair → validate ...), ending at ``done`` or ``failed``."""
     graph.add_node("generate", generate)
@@ -83,12 +91,14 @@ def build_candidate_graph() -> CompiledStateGraph:
 def build_graph(checkpointer: Any = None) -> CompiledStateGraph:
     graph = StateGraph(AgentState, context_schema=RunContext)
     graph.add_node("context", gather_context)
+    graph.add_node("retrieve", retrieve)
     graph.add_node("answer", answer)
     graph.add_node("candidate", build_candidate_graph())
     graph.add_node("vote", vote)
     _add_sql_loop(graph, done="answer", failed=END)
     graph.add_edge(START, "context")
-    graph.add_conditional_edges("context", fan_out, ["generate", "candidate"])
+    graph.add_conditional_edges("context", after_context, ["retrieve", "generate", "candidate"])
+    graph.add_conditional_edges("retrieve", fan_out, ["generate", "candidate"])
     graph.add_edge("candidate", "vote")
     graph.add_conditional_edges("vote", after_vote, ["answer", END])
     graph.add_edge("answer", END)

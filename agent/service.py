@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -19,9 +19,13 @@ from agent.db import Database, QueryResult
 from agent.deps import Deps, RunContext
 from agent.errors import SqlsageError, UserInputError
 from agent.graph import build_graph
+from agent.guard import check_sql
 from agent.llm import build_chat_model, open_endpoint
 from agent.llm_server import LocalServer
 from agent.state import new_turn
+
+if TYPE_CHECKING:
+    from knowledge.retrieval import Retriever
 from agent.trace import Step, totals
 
 SUBGRAPH_NODES = frozenset({"candidate"})
@@ -83,9 +87,13 @@ class Assistant:
         return {"configurable": {"thread_id": thread_id}}
 
     @classmethod
-    def open(cls, settings: Settings, llm: BaseChatModel | None = None, conversations: bool = False) -> Assistant:
+    def open(
+        cls, settings: Settings, llm: BaseChatModel | None = None, conversations: bool = False,
+        knowledge: Retriever | None = None,
+    ) -> Assistant:
         """Open the database first (cheap, and the likeliest user mistake), then the model endpoint.
-        With ``conversations``, threads are kept in SQLite under the data folder and survive restarts."""
+        With ``conversations``, threads are kept in SQLite under the data folder and survive restarts.
+        ``knowledge`` (see ``open_knowledge``) enables the retrieval techniques and remembering examples."""
         db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
         server = None
         try:
@@ -96,7 +104,7 @@ class Assistant:
         except BaseException:
             db.close()
             raise
-        return cls(settings, Deps(llm=llm, db=db), server, checkpointer)
+        return cls(settings, Deps(llm=llm, db=db, knowledge=knowledge), server, checkpointer)
 
     def __enter__(self) -> Assistant:
         return self
@@ -155,9 +163,24 @@ class Assistant:
         assert isinstance(record, AnswerRecord)
         return record
 
+    def remember_example(self, question: str, sql: str, source: str) -> str:
+        """Save a confirmed question → SQL pair as an example, usable at once. Returns its id."""
+        if self.deps.knowledge is None:
+            raise SqlsageError("No knowledge store is open, so the example cannot be saved.")
+        self.deps.db.run(sql)  # it must run, through the read-only guard
+        statement = check_sql(sql, self.deps.db.dialect)
+        return self.deps.knowledge.remember(question, statement, self.deps.db.key, source, self.deps.db.dialect)
+
     def run_sql(self, sql: str) -> QueryResult:
         """Run user-written SQL through the same guard and executor as the agent's."""
         return self.deps.db.run(sql)
+
+
+def open_knowledge(settings: Settings) -> Retriever:
+    """The knowledge store under the data folder (Chroma on disk, offline embeddings); opened lazily."""
+    from knowledge.retrieval import Retriever
+
+    return Retriever.open(settings.data_dir, settings.cache_dir)
 
 
 def open_checkpointer(path: Path) -> SqliteSaver:

@@ -70,6 +70,7 @@ def new_turn(question: str) -> dict[str, Any]:
     """The input of one question: every per-question field reset, the conversation's history kept."""
     return {
         "question": question, "sql": None, "tried_sql": [], "columns": [], "rows": [], "truncated": False,
-        "error": None, "error_kind": None, "repairs": 0, "answer": None, "route": None, "chart": None, "plan": None, "plan_ok": None,
-        "temperature": 0.0, "candidate_index": 0, "candidates": None, "trace": None,
+        "error": None, "error_kind": None, "repairs": 0, "answer": None, "route": None, "chart": None,
+        "plan": None, "plan_ok": None, "temperature": 0.0, "candidate_index": 0, "candidates": None,
+        "trace": None,
     }

@@ -40,6 +40,7 @@ def conversation_text(state: AgentState) -> str:
 
 def user_message(name: str, state: AgentState, ctx: RunContext, **values: str) -> HumanMessage:
     values.setdefault("question", state["question"])
+    values.setdefault("examples", state.get("examples_text", ""))
     return HumanMessage(
         render(name, dialect=dialect_label(ctx.deps.db.dialect), history=conversation_text(state), **values)
     )

