@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     threads: int = Field(default_factory=_default_threads, ge=1)
     parallel_slots: int = Field(4, ge=1, le=16)
     ctx_per_slot: int = Field(4096, ge=1024)
+    prompt_cache_mib: int = Field(512, ge=0, description="host memory for cached prompt prefixes, shared by slots")
     server_start_timeout_s: float = Field(300.0, gt=0)
 
     # Calls to the model.
@@ -93,6 +94,10 @@ class Settings(BaseSettings):
     query_timeout_s: float = Field(20.0, gt=0)
     row_cap: int = Field(1000, ge=1)
     max_question_chars: int = Field(2000, ge=10)
+
+    # Shared state for several app workers (default: SQLite and Chroma files under data_dir).
+    conversations_url: SecretStr | None = Field(None, description="PostgreSQL URL for LangGraph's checkpointer")
+    chroma_url: str | None = Field(None, description="a Chroma server (http://host:port) for the knowledge store")
 
     # Where things live.
     data_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"))

@@ -22,18 +22,25 @@ from agent.config import Endpoint, Settings
 from agent.errors import LLMUnavailable
 from agent.llm_server import LocalServer, ServerOptions
 from agent.model_files import ensure_model_file
+from agent.trace import StepTimer
+
+
+def start_local_server(settings: Settings) -> LocalServer:
+    """The embedded llama.cpp server for the configured local model (the caller stops it)."""
+    model_path = ensure_model_file(settings.local_model, settings.cache_dir)
+    options = ServerOptions(
+        model_path=model_path, alias=settings.local_model, threads=settings.threads,
+        parallel_slots=settings.parallel_slots, ctx_per_slot=settings.ctx_per_slot,
+        prompt_cache_mib=settings.prompt_cache_mib,
+    )
+    return LocalServer.start(options, timeout_s=settings.server_start_timeout_s)
 
 
 def open_endpoint(settings: Settings) -> tuple[Endpoint, LocalServer | None]:
     """The configured endpoint, or the embedded server started for it (the caller stops it)."""
     if not settings.uses_local_model():
         return Endpoint(settings.base_url, settings.endpoint_model_name(), settings.endpoint_api_key()), None
-    model_path = ensure_model_file(settings.local_model, settings.cache_dir)
-    options = ServerOptions(
-        model_path=model_path, alias=settings.local_model, threads=settings.threads,
-        parallel_slots=settings.parallel_slots, ctx_per_slot=settings.ctx_per_slot,
-    )
-    server = LocalServer.start(options, timeout_s=settings.server_start_timeout_s)
+    server = start_local_server(settings)
     return Endpoint(server.base_url, settings.local_model, "not-needed"), server
 
 
@@ -84,6 +91,13 @@ def call(llm: BaseChatModel, messages: list[BaseMessage], **kwargs: Any) -> Repl
     usage = getattr(message, "usage_metadata", None) or {}
     return Reply(text, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)),
                  time.monotonic() - began)
+
+
+def call_recorded(timer: StepTimer, llm: BaseChatModel, messages: list[BaseMessage], **kwargs: Any) -> Reply:
+    """``call``, with the prompt, the reply, its tokens and its time recorded on the step."""
+    reply = call(llm, messages, **kwargs)
+    timer.record_call(as_dicts(messages), reply.text, reply.prompt_tokens, reply.completion_tokens, reply.seconds)
+    return reply
 
 
 def _join_content(content: list[Any]) -> str:

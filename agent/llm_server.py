@@ -34,6 +34,7 @@ class ServerOptions:
     threads: int
     parallel_slots: int = 4
     ctx_per_slot: int = 4096
+    prompt_cache_mib: int = 512
     port: int = 0
     host: str = "127.0.0.1"
 
@@ -42,6 +43,7 @@ class ServerOptions:
             sys.executable, "-m", "agent.llm_server",
             "--model", str(self.model_path), "--alias", self.alias, "--threads", str(self.threads),
             "--parallel", str(self.parallel_slots), "--ctx-per-slot", str(self.ctx_per_slot),
+            "--prompt-cache-mib", str(self.prompt_cache_mib),
             "--port", str(self.port), "--host", self.host,
         ]
 
@@ -151,6 +153,7 @@ def serve(args: argparse.Namespace) -> int:
     params.cpuparams_batch.n_threads = args.threads
     params.use_jinja = True
     params.cache_prompt = True
+    params.cache_ram_mib = args.prompt_cache_mib  # prefixes saved from one slot are restored into another
     params.hostnames = [args.host]
     params.port = args.port
     try:
@@ -173,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--ctx-per-slot", type=int, default=4096)
+    parser.add_argument("--prompt-cache-mib", type=int, default=512)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
     return serve(parser.parse_args(argv))

@@ -20,6 +20,7 @@ class Step:
     model_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    model_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,20 +39,24 @@ class StepTimer:
         self.model_calls = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.model_seconds = 0.0
 
     def record_call(
-        self, prompt: list[dict[str, str]], output: str, prompt_tokens: int, completion_tokens: int
+        self, prompt: list[dict[str, str]], output: str, prompt_tokens: int, completion_tokens: int,
+        seconds: float = 0.0,
     ) -> None:
         self.prompt, self.model_output = prompt, output
         self.model_calls += 1
         self.prompt_tokens += prompt_tokens
         self.completion_tokens += completion_tokens
+        self.model_seconds += seconds
 
     def finish(self, error: str | None = None, **output: Any) -> Step:
         return Step(
             node=self.node, started_at=self.started_at, duration_s=time.monotonic() - self._t0,
             inputs=self.inputs, output=output, error=error, prompt=self.prompt, model_output=self.model_output,
             model_calls=self.model_calls, prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
+            model_seconds=self.model_seconds,
         )
 
 
@@ -61,4 +66,5 @@ def totals(steps: list[Step]) -> dict[str, float]:
         "prompt_tokens": sum(s.prompt_tokens for s in steps),
         "completion_tokens": sum(s.completion_tokens for s in steps),
         "seconds": sum(s.duration_s for s in steps),
+        "model_seconds": sum(s.model_seconds for s in steps),
     }

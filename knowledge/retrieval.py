@@ -70,6 +70,8 @@ class Retriever:
     """Read side of the knowledge store, plus ``remember`` for examples confirmed by users."""
 
     store: KnowledgeStore
+    # Databases whose examples are never used (an evaluation's held-out set), besides the one asked about.
+    excluded_dbs: frozenset[str] = frozenset()
     _values: dict[str, dict[str, list[tuple[str, str, str]]]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -83,7 +85,8 @@ class Retriever:
         self, question: str, k: int, exclude_db: str | None = None, draft_sql: str | None = None,
         prefer_hardness: str | None = None,
     ) -> list[ScoredExample]:
-        where = {"db_id": {"$ne": exclude_db}} if exclude_db else None
+        excluded = sorted(self.excluded_dbs | ({exclude_db} if exclude_db else set()))
+        where = {"db_id": {"$nin": excluded}} if excluded else None
         hits = self.store.query("example", question, k=EXAMPLE_POOL, where=where)
         draft_skeleton = _skeleton_tokens(sql_skeleton(draft_sql)) if draft_sql else None
         scored = []

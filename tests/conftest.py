@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agent.config import Settings, bundled_database_path
+from agent.config import Endpoint, Settings, bundled_database_path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
@@ -49,3 +50,21 @@ def artifacts_dir() -> Iterator[Path]:
     path = REPO / "artifacts"
     path.mkdir(exist_ok=True)
     yield path
+
+
+@pytest.fixture(scope="session")
+def local_endpoint() -> Iterator[Endpoint]:
+    """The embedded model server, started once for the test session (tests marked ``llm``).
+    SQLSAGE_TEST_BASE_URL reuses a running server instead (for development; CI starts its own)."""
+    from agent.llm import start_local_server
+
+    settings = Settings()
+    reuse = os.environ.get("SQLSAGE_TEST_BASE_URL")
+    if reuse:
+        yield Endpoint(reuse, settings.local_model, "not-needed")
+        return
+    server = start_local_server(settings)
+    try:
+        yield Endpoint(server.base_url, settings.local_model, "not-needed")
+    finally:
+        server.stop()

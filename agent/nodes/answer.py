@@ -8,7 +8,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.llm import as_dicts, call
+from agent.llm import call_recorded
 from agent.nodes.common import system_message
 from agent.prompts import render
 from agent.state import AgentState, Turn
@@ -44,8 +44,7 @@ def answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         truncated=f", capped at {len(rows)}" if truncated else "", rows=format_rows(columns, rows),
     )
     messages = [system_message(state, ctx), HumanMessage(prompt)]
-    reply = call(ctx.deps.llm, messages)
-    timer.record_call(as_dicts(messages), reply.text, reply.prompt_tokens, reply.completion_tokens)
+    reply = call_recorded(timer, ctx.deps.llm, messages)
     text = reply.text.strip() or plain_answer(columns, rows, truncated)
     return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(answer=text)]}
 

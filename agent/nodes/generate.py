@@ -7,7 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.llm import as_dicts, call, extract_sql
+from agent.llm import call_recorded, extract_sql
 from agent.nodes.common import system_message, user_message
 from agent.plan import RESPONSE_FORMAT, check_plan, parse_plan
 from agent.state import AgentState
@@ -26,8 +26,7 @@ def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"temperature": temperature}
     if ctx.techniques.cot:
         kwargs["response_format"] = RESPONSE_FORMAT
-    reply = call(ctx.deps.llm, messages, **kwargs)
-    timer.record_call(as_dicts(messages), reply.text, reply.prompt_tokens, reply.completion_tokens)
+    reply = call_recorded(timer, ctx.deps.llm, messages, **kwargs)
 
     plan = parse_plan(reply.text) if ctx.techniques.cot else None
     sql = plan.sql if plan else extract_sql(reply.text)

@@ -7,7 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.llm import as_dicts, call, extract_sql
+from agent.llm import call_recorded, extract_sql
 from agent.nodes.common import system_message, user_message
 from agent.state import AgentState
 from agent.trace import StepTimer
@@ -34,8 +34,7 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     draft = None
     if t.hyde or t.difficulty:  # a hypothetical answer to search with (HyDE), and to predict hardness from
         messages = [system_message(state, ctx), user_message("generate", state, ctx, examples="")]
-        reply = call(ctx.deps.llm, messages, temperature=0.0)
-        timer.record_call(as_dicts(messages), reply.text, reply.prompt_tokens, reply.completion_tokens)
+        reply = call_recorded(timer, ctx.deps.llm, messages, temperature=0.0)
         draft = extract_sql(reply.text)
         output["draft_sql"] = draft
     predicted = hardness(draft, db.dialect) if (t.difficulty and draft) else None
