@@ -6,16 +6,17 @@ import datetime as dt
 import decimal
 import re
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SAWarning, SQLAlchemyError
 
 from agent.errors import DatabaseUnavailable
 from agent.guard import check_sql, dialect_for_url_backend
@@ -109,8 +110,19 @@ def render_table(table: Table, sample_rows: int = 3) -> str:
 _PLAIN_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+@cache
+def _keywords() -> frozenset[str]:
+    from sqlglot.tokens import Tokenizer
+
+    words = {w.upper() for key in Tokenizer.KEYWORDS for w in key.split()}
+    return frozenset(w for w in words if _PLAIN_IDENT.match(w))
+
+
 def quote_ident(name: str) -> str:
-    return name if _PLAIN_IDENT.match(name) else '"' + name.replace('"', '""') + '"'
+    """The name as an identifier: bare when plain, double-quoted when odd or a SQL keyword (a column From)."""
+    if _PLAIN_IDENT.match(name) and name.upper() not in _keywords():
+        return name
+    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -292,6 +304,12 @@ def _create_engine(url: str, timeout_s: float) -> Engine:
 
 
 def _reflect(engine: Engine, sample_rows: int, dialect: str) -> Schema:
+    with warnings.catch_warnings():  # odd declared types (INTEGER(11) in SQLite) only warn; the name is kept
+        warnings.simplefilter("ignore", SAWarning)
+        return _reflect_tables(engine, sample_rows, dialect)
+
+
+def _reflect_tables(engine: Engine, sample_rows: int, dialect: str) -> Schema:
     inspector = sa.inspect(engine)
     tables = []
     for name in sorted(inspector.get_table_names(), key=str.lower):

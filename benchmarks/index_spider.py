@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from agent.db import Database
+    from knowledge.embeddings import MiniLMEmbedder
     from knowledge.examples import read_spider
     from knowledge.indexing import index_database
-    from knowledge.embeddings import MiniLMEmbedder
     from knowledge.retrieval import Retriever
     from knowledge.store import KnowledgeStore
 

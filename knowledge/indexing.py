@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.db import Database, QueryError, Schema, Table, db_key, quote_ident
+from agent.guard import UnsafeSQLError
 from knowledge.store import Item, KnowledgeStore
 
 MAX_VALUES_PER_COLUMN = 200
@@ -51,8 +52,8 @@ def value_items(key: str, db: Database, schema: Schema) -> list[Item]:
                    f"WHERE {quote_ident(column.name)} IS NOT NULL LIMIT {MAX_VALUES_PER_COLUMN}")
             try:
                 rows = db.run(sql).rows
-            except (QueryError, SQLAlchemyError):
-                continue
+            except (QueryError, UnsafeSQLError, SQLAlchemyError):
+                continue  # a column we cannot read is left out of the value index, not fatal
             for (value,) in rows:
                 text = str(value).strip()
                 if text and len(text) <= MAX_VALUE_CHARS:
