@@ -2,8 +2,8 @@
 
     context → [retrieve] → generate → validate → execute → answer, with repair on a fixable error (at most
     N times);
-    with self-consistency, context fans out N candidate branches (each the same generate → validate →
-    execute → repair loop, as a subgraph) whose results are voted on before the answer.
+    with self-consistency, one request samples N candidates, and the graph fans out a branch per
+    candidate (the same validate → execute → repair loop, as a subgraph) whose results are voted on.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from typing import Any, Literal, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Send
 
 from agent.deps import RunContext
 from agent.nodes.answer import answer
 from agent.nodes.context import gather_context
 from agent.nodes.execute import execute
-from agent.nodes.generate import generate
+from agent.nodes.generate import generate, sample
 from agent.nodes.repair import repair
 from agent.nodes.retrieve import retrieve, wants_retrieval
 from agent.nodes.validate import validate
@@ -55,19 +54,28 @@ def after_execute(state: AgentState, runtime: Runtime[RunContext]) -> Literal["a
     return "repair" if _can_repair(state, runtime) else END
 
 
-def after_context(state: AgentState, runtime: Runtime[RunContext]) -> str | list[Send]:
+def write_sql(state: AgentState, runtime: Runtime[RunContext]) -> Literal["generate", "sample"]:
+    """One greedy answer, or N samples for self-consistency."""
+    return "sample" if runtime.context.techniques.self_consistency > 1 else "generate"
+
+
+def after_context(state: AgentState, runtime: Runtime[RunContext]) -> Literal["retrieve", "generate", "sample"]:
     """Retrieve context when a retrieval technique is on (and there is a store), else start writing SQL."""
-    return "retrieve" if wants_retrieval(runtime) else fan_out(state, runtime)
+    return "retrieve" if wants_retrieval(runtime) else write_sql(state, runtime)
+
+
+def start_candidate(state: AgentState, runtime: Runtime[RunContext]) -> Literal["validate", "repair", "collect"]:
+    """A candidate branch starts from its sample: check it, or repair a sample that had no usable SQL."""
+    route = after_writing(state, runtime)
+    return "collect" if route == END else route
 
 
 def _add_sql_loop(graph: StateGraph, done: str, failed: str) -> None:
-    """generate → validate → execute (→ repair → validate ...), ending at ``done`` or ``failed``."""
-    graph.add_node("generate", generate)
+    """validate → execute (→ repair → validate ...), ending at ``done`` or ``failed``."""
     graph.add_node("validate", validate)
     graph.add_node("execute", execute)
     graph.add_node("repair", repair)
     writing = {"validate": "validate", "repair": "repair", END: failed}
-    graph.add_conditional_edges("generate", after_writing, writing)
     graph.add_conditional_edges("repair", after_writing, writing)
     graph.add_conditional_edges("validate", after_validate, {"execute": "execute", "repair": "repair", END: failed})
     graph.add_conditional_edges("execute", after_execute, {"answer": done, "repair": "repair", END: failed})
@@ -79,11 +87,11 @@ class CandidateOutput(TypedDict):
 
 
 def build_candidate_graph() -> CompiledStateGraph:
-    """One self-consistency branch: the SQL loop, then ``collect`` packages its outcome."""
+    """One self-consistency branch: its sample through the SQL loop, then ``collect`` packages the outcome."""
     graph = StateGraph(AgentState, context_schema=RunContext, output_schema=CandidateOutput)
     graph.add_node("collect", collect)
     _add_sql_loop(graph, done="collect", failed="collect")
-    graph.add_edge(START, "generate")
+    graph.add_conditional_edges(START, start_candidate, ["validate", "repair", "collect"])
     graph.add_edge("collect", END)
     return graph.compile()
 
@@ -95,10 +103,14 @@ def build_graph(checkpointer: Any = None) -> CompiledStateGraph:
     graph.add_node("answer", answer)
     graph.add_node("candidate", build_candidate_graph())
     graph.add_node("vote", vote)
+    graph.add_node("generate", generate)
+    graph.add_node("sample", sample)
     _add_sql_loop(graph, done="answer", failed=END)
+    graph.add_conditional_edges("generate", after_writing, {"validate": "validate", "repair": "repair", END: END})
     graph.add_edge(START, "context")
-    graph.add_conditional_edges("context", after_context, ["retrieve", "generate", "candidate"])
-    graph.add_conditional_edges("retrieve", fan_out, ["generate", "candidate"])
+    graph.add_conditional_edges("context", after_context, ["retrieve", "generate", "sample"])
+    graph.add_conditional_edges("retrieve", write_sql, ["generate", "sample"])
+    graph.add_conditional_edges("sample", fan_out, ["candidate"])
     graph.add_edge("candidate", "vote")
     graph.add_conditional_edges("vote", after_vote, ["answer", END])
     graph.add_edge("answer", END)

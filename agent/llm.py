@@ -93,6 +93,29 @@ def call(llm: BaseChatModel, messages: list[BaseMessage], **kwargs: Any) -> Repl
                  time.monotonic() - began)
 
 
+def call_many(llm: BaseChatModel, messages: list[BaseMessage], n: int, **kwargs: Any) -> list[Reply]:
+    """N completions of one prompt in one request (``n``): the server reads the prompt once and
+    decodes the samples side by side in its parallel slots. Usage is reported once for the request."""
+    began = time.monotonic()
+    try:
+        result = llm.generate([messages], n=n, **kwargs)
+    except openai.APITimeoutError as err:
+        raise LLMUnavailable("The model did not answer in time; it may be overloaded. Try again.") from err
+    except _TRANSPORT_ERRORS as err:
+        raise LLMUnavailable(f"The model server is unavailable: {type(err).__name__}: {err}") from err
+    except openai.BadRequestError as err:
+        raise LLMUnavailable(f"The model server refused the request: {err}") from err
+    seconds = time.monotonic() - began
+    replies = []
+    for i, generation in enumerate(result.generations[0]):
+        message = generation.message  # type: ignore[attr-defined]
+        text = message.content if isinstance(message.content, str) else _join_content(message.content)
+        usage = getattr(message, "usage_metadata", None) or {}
+        prompt_tokens = int(usage.get("input_tokens", 0)) if i == 0 else 0
+        replies.append(Reply(text, prompt_tokens, int(usage.get("output_tokens", 0)), seconds if i == 0 else 0.0))
+    return replies
+
+
 def call_recorded(timer: StepTimer, llm: BaseChatModel, messages: list[BaseMessage], **kwargs: Any) -> Reply:
     """``call``, with the prompt, the reply, its tokens and its time recorded on the step."""
     reply = call(llm, messages, **kwargs)

@@ -60,6 +60,8 @@ class AgentState(TypedDict, total=False):
     plan_ok: bool | None
     temperature: float
     candidate_index: int
+    draft_sql: str | None
+    samples: list[dict[str, Any]]
     candidates: Annotated[list[Candidate], extend_or_reset]
     route: Literal["sql", "tools"] | None
     chart: dict[str, Any] | None
@@ -71,6 +73,6 @@ def new_turn(question: str) -> dict[str, Any]:
     return {
         "question": question, "sql": None, "tried_sql": [], "columns": [], "rows": [], "truncated": False,
         "error": None, "error_kind": None, "repairs": 0, "answer": None, "route": None, "chart": None,
-        "plan": None, "plan_ok": None, "temperature": 0.0, "candidate_index": 0, "candidates": None,
-        "trace": None,
+        "plan": None, "plan_ok": None, "temperature": 0.0, "candidate_index": 0, "draft_sql": None, "samples": [],
+        "candidates": None, "trace": None,
     }

@@ -34,14 +34,19 @@ class ScriptedChatModel(BaseChatModel):
         self, messages: list[BaseMessage], stop: Sequence[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:
+        """One reply per call, or ``n`` replies when called with ``n`` (several samples of one prompt)."""
         self.history.append(list(messages))
         self.kwargs_history.append(kwargs)
-        if not self.replies:
-            raise AssertionError(f"ScriptedChatModel ran out of replies after {len(self.history) - 1} call(s)")
-        reply = self.replies.pop(0)
-        if isinstance(reply, BaseException):
-            raise reply
-        text = reply(messages) if callable(reply) else reply
-        words = sum(len(str(m.content).split()) for m in messages)
-        usage = {"input_tokens": words, "output_tokens": len(text.split()), "total_tokens": words + len(text.split())}
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(text, usage_metadata=usage))])
+        generations = []
+        for _ in range(int(kwargs.get("n") or 1)):
+            if not self.replies:
+                raise AssertionError(f"ScriptedChatModel ran out of replies after {len(self.history) - 1} call(s)")
+            reply = self.replies.pop(0)
+            if isinstance(reply, BaseException):
+                raise reply
+            text = reply(messages) if callable(reply) else reply
+            words = sum(len(str(m.content).split()) for m in messages)
+            usage = {"input_tokens": words, "output_tokens": len(text.split()),
+                     "total_tokens": words + len(text.split())}
+            generations.append(ChatGeneration(message=AIMessage(text, usage_metadata=usage)))
+        return ChatResult(generations=generations)

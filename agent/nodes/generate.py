@@ -1,13 +1,16 @@
-"""Generate SQL for the question: zero-shot, or with a chain-of-thought plan checked against the schema."""
+"""Generate SQL for the question: zero-shot or with examples, plain or with a chain-of-thought plan
+checked against the schema; one greedy answer (``generate``) or N samples of one prompt (``sample``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
+from agent.db import Schema
 from agent.deps import RunContext
-from agent.llm import call_recorded, extract_sql
+from agent.llm import as_dicts, call_many, call_recorded, extract_sql
 from agent.nodes.common import system_message, user_message
 from agent.plan import RESPONSE_FORMAT, check_plan, parse_plan
 from agent.state import AgentState
@@ -16,29 +19,59 @@ from agent.trace import StepTimer
 NO_SQL = "The reply contained no SQL query. Reply with one SELECT query in a ```sql fenced block."
 
 
-def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    ctx = runtime.context
-    temperature = state.get("temperature") or 0.0
-    timer = StepTimer("generate", question=state["question"], temperature=temperature,
-                      candidate=state.get("candidate_index", 0))
+def _messages(state: AgentState, ctx: RunContext) -> list[BaseMessage]:
     prompt = "generate_cot" if ctx.techniques.cot else "generate"
-    messages = [system_message(state, ctx), user_message(prompt, state, ctx)]
+    return [system_message(state, ctx), user_message(prompt, state, ctx)]
+
+
+def _kwargs(ctx: RunContext, temperature: float) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"temperature": temperature}
     if ctx.techniques.cot:
         kwargs["response_format"] = RESPONSE_FORMAT
-    reply = call_recorded(timer, ctx.deps.llm, messages, **kwargs)
+    return kwargs
 
-    plan = parse_plan(reply.text) if ctx.techniques.cot else None
-    sql = plan.sql if plan else extract_sql(reply.text)
+
+def interpret(text: str, cot: bool, schema: Schema) -> dict[str, Any]:
+    """A reply as a state update: its SQL (and plan, checked), or the fixable error it amounts to."""
+    plan = parse_plan(text) if cot else None
+    sql = plan.sql if plan else extract_sql(text)
     if sql is None:
-        return {"sql": None, "error": NO_SQL, "error_kind": "no_sql", "trace": [timer.finish(error=NO_SQL)]}
+        return {"sql": None, "error": NO_SQL, "error_kind": "no_sql"}
     update: dict[str, Any] = {"sql": sql, "tried_sql": [sql], "error": None, "error_kind": None}
     if plan is not None:
-        problems = check_plan(plan, ctx.deps.db.schema())
+        problems = check_plan(plan, schema)
         update |= {"plan": plan.to_dict(), "plan_ok": not problems}
         if problems:
-            message = "The plan names things that do not exist. " + " ".join(problems)
-            update |= {"error": message, "error_kind": "plan"}
-            return update | {"trace": [timer.finish(error=message, sql=sql, plan=plan.to_dict())]}
-        return update | {"trace": [timer.finish(sql=sql, plan=plan.to_dict())]}
-    return update | {"trace": [timer.finish(sql=sql)]}
+            update |= {"error": "The plan names things that do not exist. " + " ".join(problems), "error_kind": "plan"}
+    return update
+
+
+def _step_output(update: dict[str, Any]) -> dict[str, Any]:
+    return {k: update[k] for k in ("sql", "plan") if update.get(k) is not None}
+
+
+def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    temperature = state.get("temperature") or 0.0
+    timer = StepTimer("generate", question=state["question"], temperature=temperature)
+    messages = _messages(state, ctx)
+    reply = call_recorded(timer, ctx.deps.llm, messages, **_kwargs(ctx, temperature))
+    update = interpret(reply.text, ctx.techniques.cot, ctx.deps.db.schema())
+    return update | {"trace": [timer.finish(error=update["error"], **_step_output(update))]}
+
+
+def sample(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Self-consistency's candidates: N samples of one prompt in one request (the prompt is read once)."""
+    ctx, t = runtime.context, runtime.context.techniques
+    timer = StepTimer("sample", question=state["question"], n=t.self_consistency, temperature=t.sc_temperature)
+    messages = _messages(state, ctx)
+    replies = call_many(ctx.deps.llm, messages, t.self_consistency, **_kwargs(ctx, t.sc_temperature))
+    timer.record_call(as_dicts(messages), "\n\n".join(r.text for r in replies), sum(r.prompt_tokens for r in replies),
+                      sum(r.completion_tokens for r in replies), sum(r.seconds for r in replies))
+    schema = ctx.deps.db.schema()
+    samples = [interpret(r.text, t.cot, schema) | {"temperature": t.sc_temperature} for r in replies]
+    draft = state.get("draft_sql")
+    if draft:  # the greedy zero-shot draft made for retrieval is one more candidate, for free
+        samples.insert(0, interpret(f"```sql\n{draft}\n```", False, schema) | {"temperature": 0.0})
+    step = timer.finish(samples=[{"sql": s["sql"], "error": s["error"]} for s in samples])
+    return {"samples": samples, "trace": [step]}

@@ -50,7 +50,7 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     values = knowledge.values(question, db.key) if t.values else []
     output["values"] = describe(values)
 
-    update: dict[str, Any] = {"examples_text": render_examples(examples) + render_values(values)}
+    update: dict[str, Any] = {"examples_text": render_examples(examples) + render_values(values), "draft_sql": draft}
     if t.schema_linking:
         schema = db.schema()
         ranked = knowledge.tables(question, db.key, k=len(schema.tables))

@@ -1,7 +1,9 @@
-"""Self-consistency: fan out N candidates, group them by their result set, pick the largest group.
+"""Self-consistency: fan out the candidates, group them by their result set, pick the largest group.
 
-The rule, in order: candidates that failed do not vote; a group with rows beats one without (an empty
-result is more often a wrong filter than the answer); then the larger group; then the group whose
+The candidates are N samples of one prompt (one request; see ``generate.sample``) plus the greedy
+draft when retrieval made one. The rule, in order: candidates that failed do not vote; a group with
+rows beats one without (an empty result is more often a wrong filter than the answer); then the
+larger group; then the group whose
 members' plans validated; then the group holding the greedy (temperature 0) candidate. Within the
 winning group: a validated plan first, then the greedy candidate, then the shortest SQL.
 """
@@ -23,15 +25,12 @@ from agent.trace import StepTimer
 SHARED_KEYS = ("question", "history", "schema_text", "examples_text")
 
 
-def fan_out(state: AgentState, runtime: Runtime[RunContext]) -> Literal["generate"] | list[Send]:
-    t = runtime.context.techniques
-    if t.self_consistency <= 1:
-        return "generate"
+def fan_out(state: AgentState) -> list[Send]:
+    """One branch per sampled candidate; each validates, runs and repairs its own SQL."""
     shared = {k: state[k] for k in SHARED_KEYS if k in state}  # type: ignore[literal-required]
     return [
-        Send("candidate", {**shared, "candidate_index": i, "temperature": 0.0 if i == 0 else t.sc_temperature,
-                           "repairs": 0, "tried_sql": []})
-        for i in range(t.self_consistency)
+        Send("candidate", {**shared, **s, "candidate_index": i, "repairs": 0, "tried_sql": s.get("tried_sql", [])})
+        for i, s in enumerate(state.get("samples", []))
     ]
 
 

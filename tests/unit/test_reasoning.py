@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+from langgraph.runtime import Runtime
+
 from agent.config import Settings, Techniques
 from agent.db import Database
+from agent.deps import RunContext
+from agent.nodes.generate import sample
 from agent.nodes.vote import choose
 from agent.plan import Plan, check_plan, parse_plan
 from agent.service import Assistant
@@ -77,22 +81,32 @@ def test_self_consistency_votes_by_result_not_by_sql_text(settings: Settings) ->
         record = assistant.ask("How many artists?", Techniques(self_consistency=3, answer=False))
     assert record.ok and record.rows == [[275]]
     nodes = [s.node for s in record.trace]
-    assert nodes.count("generate") == 3 and nodes.count("execute") == 3 and nodes[-2:] == ["vote", "answer"]
+    assert nodes.count("sample") == 1 and nodes.count("execute") == 3 and nodes[-2:] == ["vote", "answer"]
     vote = record.trace[-2]
     assert vote.output["groups"][0]["size"] == 2
-    temperatures = sorted(k.get("temperature", 0) for k in model.kwargs_history)
-    assert temperatures[0] == 0 and temperatures[-1] > 0  # one greedy candidate, the rest sampled
+    # one request for all candidates: the server reads the prompt once
+    assert len(model.history) == 1 and model.kwargs_history[0]["n"] == 3
+    assert model.kwargs_history[0]["temperature"] > 0
 
 
 def test_self_consistency_candidates_repair_themselves_and_failures_do_not_vote(settings: Settings) -> None:
     model = ScriptedChatModel().enqueue(
-        sql_reply("SELECT COUNT(*) FROM Artists"), sql_reply("SELECT COUNT(*) FROM Artists"),
-        sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"),
-        sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"),
+        sql_reply("SELECT COUNT(*) FROM Artists"), "no sql here",  # the two samples
+        sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"),  # their repairs
     )
     with Assistant.open(settings, llm=model) as assistant:
         record = assistant.ask("How many artists?", Techniques(self_consistency=2, max_repairs=1, answer=False))
     assert record.ok and record.rows == [[275]]
+    assert [s.node for s in record.trace].count("repair") == 2
+
+
+def test_the_greedy_draft_joins_the_vote(settings: Settings) -> None:
+    model = ScriptedChatModel().enqueue(sql_reply("SELECT 2"), sql_reply("SELECT 3"))
+    with Assistant.open(settings, llm=model) as assistant:
+        runtime = Runtime(context=RunContext(assistant.deps, Techniques(self_consistency=2)))
+        update = sample({"question": "q", "schema_text": "", "draft_sql": "SELECT 1"}, runtime)
+    assert [s["sql"] for s in update["samples"]] == ["SELECT 1", "SELECT 2", "SELECT 3"]
+    assert update["samples"][0]["temperature"] == 0.0
 
 
 def test_all_candidates_failing_is_a_clear_error(settings: Settings) -> None:
