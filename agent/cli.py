@@ -95,10 +95,15 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from ui.app import launch
+    from pathlib import Path
 
+    from ui.app import launch
+    from ui.auth import collect_auth
+
+    # a bad login spec stops here, before the model starts
+    auth = collect_auth(args.auth, Path(args.auth_file) if args.auth_file else None)
     settings = settings_from(args).with_overrides(host=args.host, port=args.port)
-    launch(settings)
+    launch(settings, auth=auth)
     return EXIT_OK
 
 
@@ -130,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="start the chat UI")
     ui.add_argument("--host", help="address to bind (default 127.0.0.1)")
     ui.add_argument("--port", type=int, help="port (default 7860)")
+    ui.add_argument("--auth", action="append", metavar="USER:PASS",
+                    help="require this login (repeatable); each user sees only their own conversations")
+    ui.add_argument("--auth-file", metavar="PATH", help="logins, one user:password a line")
     _common(ui)
     ui.set_defaults(func=cmd_ui)
 

@@ -1,54 +1,447 @@
-"""Pure rendering: agent steps and answers to chat messages. No Gradio imports here."""
+"""Pure rendering: agent steps and answers to chat messages, tables, trace and schema HTML.
+
+No Gradio here: every function takes plain data (an ``AnswerRecord``/``Step`` or their ``to_dict()``
+form, which is also what the history store keeps) and returns strings, lists and dicts. The app only
+wires these into components, so everything the user reads is unit-tested without a browser.
+"""
 
 from __future__ import annotations
 
+import html
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from agent.service import AnswerRecord
 from agent.trace import Step
 
+Message = dict[str, Any]
+StepLike = Step | Mapping[str, Any]
+RecordLike = AnswerRecord | Mapping[str, Any]
+
+# What the user sees while a node runs (and after, in the step list). Unknown nodes get "<node>…".
 PROGRESS = {
     "context": "Reading the schema…",
+    "route": "Choosing between SQL and the tools…",
+    "retrieve": "Looking up similar questions, values and tables…",
     "generate": "Writing SQL…",
     "validate": "Checking the SQL is read-only…",
     "execute": "Running SQL…",
     "repair": "Fixing the SQL from the database's error…",
+    "collect": "Collecting a candidate query…",
+    "vote": "Voting among the candidate queries…",
+    "react": "Deciding on the next tool…",
     "answer": "Writing the answer…",
     "error": "Stopped.",
 }
 
-MAX_TABLE_ROWS = 20
+# The node most likely to run next, to show what the agent is doing now (the graph decides; a wrong
+# guess is replaced by the next finished step or by the answer).
+_NEXT = {"retrieve": "generate", "route": "generate", "generate": "validate", "validate": "execute",
+         "execute": "answer", "repair": "validate", "collect": "vote", "vote": "answer"}
+
+CHAT_TABLE_ROWS = 10
+PAGE_SIZE = 100
+_TEXT_LIMIT = 20_000  # characters of one prompt or model output shown in the trace (the download has all)
 
 
-def progress_text(step: Step) -> str:
-    label = PROGRESS.get(step.node, f"{step.node}…")
-    suffix = f" ({step.error})" if step.error else ""
-    return f"{label} done in {step.duration_s:.1f}s{suffix}"
+def as_step_dict(step: StepLike) -> dict[str, Any]:
+    return step.to_dict() if isinstance(step, Step) else dict(step)
 
 
-def markdown_table(columns: list[str], rows: list[list[Any]], limit: int = MAX_TABLE_ROWS) -> str:
+def as_record_dict(record: RecordLike) -> dict[str, Any]:
+    return record.to_dict() if isinstance(record, AnswerRecord) else dict(record)
+
+
+def record_ok(record: Mapping[str, Any]) -> bool:
+    return record.get("error") is None
+
+
+# -- progress in the chat -------------------------------------------------------------------------------
+
+
+def step_label(node: str) -> str:
+    if node.startswith("tool:"):
+        return f"Using the {node[5:]} tool…"
+    return PROGRESS.get(node, f"{node}…")
+
+
+def progress_text(step: StepLike) -> str:
+    s = as_step_dict(step)
+    label = step_label(s.get("node", "?")).rstrip("…")
+    suffix = f" — {_one_line(s['error'], 160)}" if s.get("error") else ""
+    mark = "✗" if s.get("error") else "✓"
+    return f"{mark} {label} ({float(s.get('duration_s') or 0):.1f}s){suffix}"
+
+
+def next_step(steps: Sequence[StepLike], after_context: str = "generate") -> str | None:
+    """The node probably running now, given the finished ones (None once it cannot be guessed).
+    ``after_context`` is what follows the schema step with this run's techniques (retrieve, route...)."""
+    if not steps:
+        return "context"
+    last = as_step_dict(steps[-1])
+    node = last.get("node", "")
+    if node == "error":
+        return None
+    if node == "context":
+        return after_context
+    if last.get("error") and node in ("generate", "validate", "execute", "repair"):
+        return "repair"
+    return _NEXT.get(node)
+
+
+def progress_markdown(steps: Sequence[StepLike], running: bool = True, after_context: str = "generate") -> str:
+    lines = [progress_text(s) for s in steps]
+    upcoming = next_step(steps, after_context) if running else None
+    if upcoming:
+        lines.append(f"⏳ {step_label(upcoming)}")
+    return "\n".join(lines)  # one step a line (the chat keeps line breaks)
+
+
+def steps_title(steps: Sequence[StepLike], running: bool, after_context: str = "generate") -> str:
+    if running:
+        upcoming = next_step(steps, after_context)
+        return f"Working: {step_label(upcoming)}" if upcoming else "Working…"
+    seconds = sum(float(as_step_dict(s).get("duration_s") or 0) for s in steps)
+    return f"How I got there: {len(steps)} step{'s' if len(steps) != 1 else ''}, {seconds:.1f}s"
+
+
+def turn_messages(question: str, steps: Sequence[StepLike], record: RecordLike | None = None,
+                  after_context: str = "generate") -> list[Message]:
+    """The chat messages of one turn: the question, a collapsible step list (pending while the agent
+    works), then the answer once there is a record. The same function renders live and reopened turns."""
+    running = record is None
+    messages: list[Message] = [{"role": "user", "content": question}]
+    if steps or running:
+        messages.append({
+            "role": "assistant", "content": progress_markdown(steps, running, after_context) or "…",
+            "metadata": {"title": steps_title(steps, running, after_context),
+                         "status": "pending" if running else "done"},
+        })
+    if record is not None:
+        messages.append({"role": "assistant", "content": answer_markdown(record)})
+    return messages
+
+
+def conversation_messages(records: Iterable[RecordLike]) -> list[Message]:
+    """A reopened conversation: every stored turn, rendered as it was shown."""
+    messages: list[Message] = []
+    for record in records:
+        r = as_record_dict(record)
+        messages += turn_messages(r.get("question", ""), r.get("trace") or [], r)
+    return messages
+
+
+def turn_index(messages: Sequence[Mapping[str, Any]], message_index: int) -> int:
+    """Which turn (0-based) the chat message at ``message_index`` belongs to: user messages start turns."""
+    users = sum(1 for m in messages[: message_index + 1] if m.get("role") == "user")
+    return max(0, users - 1)
+
+
+# -- answers and tables ----------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    return ("NULL" if value is None else str(value)).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], limit: int = CHAT_TABLE_ROWS) -> str:
     if not columns:
         return ""
-
-    def cell(value: Any) -> str:
-        return ("NULL" if value is None else str(value)).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[:limit]]
+    lines = ["| " + " | ".join(_cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows[:limit]]
     return "\n".join(lines)
 
 
-def answer_markdown(record: AnswerRecord) -> str:
-    parts = []
-    if record.ok:
-        parts.append(record.answer or "")
+def row_count_text(row_count: int, truncated: bool, shown: int | None = None) -> str:
+    text = f"{row_count:,} row{'s' if row_count != 1 else ''}"
+    if truncated:
+        text += " (capped: the query returned more; add a LIMIT or narrow it down)"
+    if shown is not None and shown < row_count:
+        text += f", showing {shown:,}"
+    return text
+
+
+def answer_markdown(record: RecordLike) -> str:
+    r = as_record_dict(record)
+    parts: list[str] = []
+    if record_ok(r):
+        parts.append(r.get("answer") or "")
+    elif r.get("error_kind") == "unsafe":
+        parts.append(f"**Refused — nothing was run.** {r['error']}")
     else:
-        parts.append(f"**Sorry — {record.error}**")
-    if record.sql:
-        parts.append(f"```sql\n{record.sql}\n```")
-    if record.ok and record.columns:
-        shown = min(len(record.rows), MAX_TABLE_ROWS)
-        more = " (capped)" if record.truncated else ""
-        table = markdown_table(record.columns, record.rows)
-        parts.append(f"{len(record.rows)} row(s){more}, showing {shown}:\n\n{table}")
+        parts.append(f"**Sorry — {r['error']}**")
+    if r.get("sql"):
+        parts.append(f"```sql\n{r['sql']}\n```")
+    columns, rows = r.get("columns") or [], r.get("rows") or []
+    if record_ok(r) and columns:
+        shown = min(len(rows), CHAT_TABLE_ROWS)
+        parts.append(row_count_text(len(rows), bool(r.get("truncated")), shown) + ":\n\n"
+                     + markdown_table(columns, rows))
     return "\n\n".join(p for p in parts if p)
+
+
+def page_count(total: int, size: int = PAGE_SIZE) -> int:
+    return max(1, math.ceil(total / size))
+
+
+def page(rows: Sequence[Any], number: int, size: int = PAGE_SIZE) -> tuple[list[Any], int, int]:
+    """Rows of page ``number`` (1-based, clamped), the page shown and the number of pages."""
+    pages = page_count(len(rows), size)
+    number = min(max(1, int(number)), pages)
+    return list(rows[(number - 1) * size: number * size]), number, pages
+
+
+def result_summary(row_count: int, truncated: bool, page_number: int, pages: int, size: int = PAGE_SIZE,
+                   seconds: float | None = None) -> str:
+    if row_count == 0:
+        return "No rows."
+    first, last = (page_number - 1) * size + 1, min(page_number * size, row_count)
+    text = row_count_text(row_count, truncated)
+    if pages > 1:
+        text += f" — rows {first:,}–{last:,}, page {page_number} of {pages}"
+    if seconds is not None:
+        text += f" — ran in {seconds:.2f}s"
+    return text
+
+
+def unique_headers(columns: Sequence[str]) -> list[str]:
+    """Column names made unique for a table widget (``SELECT a.Name, b.Name`` gives Name, Name (2))."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in columns:
+        name = str(name) or "?"
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return out
+
+
+def table_value(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """Headers (unique) and rows with every cell a display string (NULL shown), for a table widget."""
+    return {"headers": unique_headers(columns),
+            "data": [["NULL" if v is None else str(v) for v in r] for r in rows]}
+
+
+# -- the trace inspector ----------------------------------------------------------------------------------
+
+_PLAN_KEYS = ("plan", "thought", "reasoning")
+_RETRIEVED_KEYS = ("examples", "values", "table_scores", "retrieved", "hits", "documents", "docs")
+_CANDIDATE_KEYS = ("all_sql", "candidates")
+_VOTE_KEYS = ("winner", "groups", "failed", "votes", "vote", "chosen")
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+
+
+def _pre(text: Any, cls: str = "") -> str:
+    body = str(text)
+    if len(body) > _TEXT_LIMIT:
+        body = body[:_TEXT_LIMIT] + f"\n… ({len(body) - _TEXT_LIMIT:,} more characters in the JSON download)"
+    return f'<pre class="sqlsage-pre {cls}">{_esc(body)}</pre>'
+
+
+def _section(title: str, body: str, cls: str = "") -> str:
+    return f'<div class="trace-section {cls}"><div class="trace-label">{_esc(title)}</div>{body}</div>'
+
+
+def _score(item: Mapping[str, Any]) -> str:
+    for key in ("score", "similarity", "distance"):
+        if isinstance(item.get(key), int | float):
+            return f"{key} {float(item[key]):.3f}"
+    return ""
+
+
+def _retrieved_text(item: Mapping[str, Any]) -> str:
+    found = item.get("item")
+    inner: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    if item.get("question") is not None:  # an example
+        hardness = f" [{item['hardness']}]" if item.get("hardness") else ""
+        return f"{item['question']}{hardness} → {item.get('sql', '')}"
+    if item.get("phrase") is not None:  # a value matched to a column
+        return f"“{item['phrase']}” → {item.get('table')}.{item.get('column')} = {item.get('value')!r}"
+    text = item.get("text") or inner.get("text") or item.get("table") or item.get("sql")
+    if text is None:
+        text = _json({k: v for k, v in item.items() if k not in ("score", "similarity", "distance")})
+    kind = item.get("kind") or inner.get("kind")
+    return f"{kind}: {text}" if kind else str(text)
+
+
+def _retrieved_html(items: Any) -> str:
+    if not isinstance(items, list | tuple):
+        return _pre(_json(items))
+    rows = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            rows.append(f"<li>{_esc(_one_line(str(item), 400))}</li>")
+            continue
+        score = f"<span class='score'>{_esc(_score(item))}</span>"
+        rows.append(f"<li>{score} {_esc(_one_line(_retrieved_text(item), 400))}</li>")
+    return f"<ul class='retrieved'>{''.join(rows)}</ul>" if rows else "<i>nothing retrieved</i>"
+
+
+def _candidates_html(items: Any) -> str:
+    if isinstance(items, Mapping):  # {index: sql}
+        items = [{"index": k, "sql": v} for k, v in items.items()]
+    if not isinstance(items, list | tuple):
+        return _pre(_json(items))
+    parts = []
+    for i, item in enumerate(items):
+        if isinstance(item, Mapping):
+            sql = item.get("sql") or ""
+            rest = {k: v for k, v in item.items() if k not in ("sql", "index")}
+            label = f"#{item.get('index', i)}"
+            parts.append(f"<div class='candidate'><b>{_esc(label)}</b> {_esc(_json(rest)) if rest else ''}"
+                         f"{_pre(sql, 'sql') if sql else ''}</div>")
+        else:
+            parts.append(f"<div class='candidate'><b>#{i}</b>{_pre(item, 'sql')}</div>")
+    return "".join(parts)
+
+
+def step_summary(step: StepLike, number: int) -> str:
+    s = as_step_dict(step)
+    bits = [f"{number}. {s.get('node', '?')}", f"{float(s.get('duration_s') or 0):.2f}s"]
+    if s.get("model_calls"):
+        bits.append(f"{s['model_calls']} model call{'s' if s['model_calls'] != 1 else ''}, "
+                    f"{s.get('prompt_tokens', 0):,}+{s.get('completion_tokens', 0):,} tokens")
+    if s.get("error"):
+        bits.append("error")
+    return " · ".join(bits)
+
+
+def step_html(step: StepLike, number: int, open_: bool = False) -> str:
+    """One expandable trace item: summary line, then error, SQL, plan, retrieved context, candidates and
+    votes, inputs, other output, the prompt sent and the model's raw output."""
+    s = as_step_dict(step)
+    output = dict(s.get("output") or {})
+    inputs = dict(s.get("inputs") or {})
+    sections: list[str] = []
+    if s.get("error"):
+        sections.append(_section("Error", _pre(s["error"], "error"), "error"))
+    if s.get("node") == "repair":
+        if inputs.get("diagnosis"):
+            sections.append(_section(f"Repair #{inputs.get('attempt', '?')}: what went wrong",
+                                     _pre(inputs.pop("diagnosis"))))
+        if inputs.get("sql"):
+            sections.append(_section("Failed SQL", _pre(inputs.pop("sql"), "sql")))
+    if output.get("sql"):
+        sections.append(_section("SQL", _pre(output.pop("sql"), "sql")))
+    for key in _PLAN_KEYS:
+        if key in output:
+            value = output.pop(key)
+            sections.append(_section("Plan", _pre(value if isinstance(value, str) else _json(value))))
+    for key in _RETRIEVED_KEYS:
+        value = output.get(key)
+        if isinstance(value, list | tuple) and value and isinstance(value[0], Mapping):
+            sections.append(_section(f"Retrieved {key.replace('_', ' ')} (with scores)",
+                                     _retrieved_html(output.pop(key))))
+    for key in _CANDIDATE_KEYS:
+        if key in output:
+            sections.append(_section("Candidates", _candidates_html(output.pop(key))))
+    votes = {k: output.pop(k) for k in _VOTE_KEYS if k in output}
+    if votes:
+        sections.append(_section("Vote", _pre(_json(votes))))
+    if output.get("answer"):
+        sections.append(_section("Answer", _pre(output.pop("answer"))))
+    if output:
+        sections.append(_section("Output", _pre(_json(output))))
+    if inputs:
+        sections.append(_section("Inputs", _pre(_json(inputs))))
+    prompt = s.get("prompt") or []
+    if prompt:
+        msgs = "".join(
+            f"<div class='prompt-msg'><div class='role'>{_esc(m.get('role', '?'))}</div>{_pre(m.get('content', ''))}"
+            f"</div>" for m in prompt
+        )
+        sections.append(_section(f"Prompt sent ({len(prompt)} message{'s' if len(prompt) != 1 else ''})", msgs))
+    if s.get("model_output") is not None:
+        sections.append(_section("Model output", _pre(s["model_output"])))
+    node = _esc(s.get("node", "?"))
+    cls = "trace-step error" if s.get("error") else "trace-step"
+    return (f"<details class='{cls}' data-node='{node}'{' open' if open_ else ''}>"
+            f"<summary>{_esc(step_summary(s, number))}</summary>{''.join(sections) or '<i>no details</i>'}</details>")
+
+
+def trace_html(steps: Sequence[StepLike], open_steps: Iterable[str] = ()) -> str:
+    """The whole trace: a totals line, then one expandable item per step (``open_steps`` nodes open)."""
+    if not steps:
+        return "<div class='trace-empty'>Ask a question: each step the agent takes will show up here.</div>"
+    dicts = [as_step_dict(s) for s in steps]
+    wanted = set(open_steps)
+    calls = sum(int(s.get("model_calls") or 0) for s in dicts)
+    tokens_in = sum(int(s.get("prompt_tokens") or 0) for s in dicts)
+    tokens_out = sum(int(s.get("completion_tokens") or 0) for s in dicts)
+    seconds = sum(float(s.get("duration_s") or 0) for s in dicts)
+    head = (f"<div class='trace-totals'>{len(dicts)} steps · {seconds:.1f}s · {calls} model call"
+            f"{'s' if calls != 1 else ''} · {tokens_in:,} prompt + {tokens_out:,} completion tokens</div>")
+    items = "".join(step_html(s, i, s.get("node") in wanted) for i, s in enumerate(dicts, 1))
+    return f"<div class='sqlsage-trace'>{head}{items}</div>"
+
+
+def trace_json(record: RecordLike) -> str:
+    return json.dumps(as_record_dict(record), ensure_ascii=False, indent=2, default=str)
+
+
+# -- the schema browser -------------------------------------------------------------------------------------
+
+
+def schema_html(schema: Any, sample_rows: int = 3) -> str:
+    """Tables as expandable items: columns (type, key, nullable, references) and a few sample rows."""
+    tables = list(getattr(schema, "tables", ()) or ())
+    if not tables:
+        return "<div class='schema-empty'>No tables found.</div>"
+    parts = [f"<div class='schema-head'>{len(tables)} tables</div>"]
+    for table in tables:
+        refs = {c: f"{fk.ref_table}.{rc}" for fk in table.foreign_keys
+                for c, rc in zip(fk.columns, fk.ref_columns, strict=False)}
+        col_rows = "".join(
+            f"<tr><td><b>{_esc(c.name)}</b></td><td>{_esc(c.type)}</td>"
+            f"<td>{'PK' if c.primary_key else ''}{' → ' + _esc(refs[c.name]) if c.name in refs else ''}</td>"
+            f"<td>{'' if c.nullable else 'NOT NULL'}</td></tr>" for c in table.columns
+        )
+        names = [c.name for c in table.columns]
+        samples = list(table.sample_rows[:sample_rows])
+        sample_html = ""
+        if samples:
+            head = "".join(f"<th>{_esc(n)}</th>" for n in names)
+            body = "".join("<tr>" + "".join(f"<td>{_esc(_one_line('NULL' if v is None else v, 60))}</td>" for v in r)
+                           + "</tr>" for r in samples)
+            sample_html = (f"<div class='trace-label'>Sample rows</div>"
+                           f"<table class='samples'><tr>{head}</tr>{body}</table>")
+        parts.append(
+            f"<details class='schema-table' data-table='{_esc(table.name)}'><summary><b>{_esc(table.name)}</b> "
+            f"· {len(names)} columns</summary><table class='columns'><tr><th>column</th><th>type</th><th>key</th>"
+            f"<th></th></tr>{col_rows}</table>{sample_html}</details>"
+        )
+    return "".join(parts)
+
+
+def short_url(url: str, limit: int = 60) -> str:
+    """A (masked) database URL short enough for a header: long file paths keep their file name."""
+    if len(url) <= limit:
+        return url
+    head, sep, rest = url.partition(":///")
+    name = rest.rsplit("/", 1)[-1]
+    if sep and name and len(name) < limit - len(head) - 6:
+        return f"{head}:///…/{name}"
+    return url[: limit - 1] + "…"
+
+
+# -- the history list -------------------------------------------------------------------------------------
+
+
+def conversation_label(title: str, created: float, turns: int) -> str:
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M")
+    return f"{_one_line(title, 70)} · {when} · {turns} question{'s' if turns != 1 else ''}"

@@ -1,0 +1,50 @@
+"""The settings form is derived from the Techniques model, so new switches show up by themselves."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel, Field
+
+from agent.config import Techniques
+from ui.switches import current_values, describe, switches, techniques_from_form
+
+
+def test_every_technique_field_gets_a_switch() -> None:
+    items = switches()
+    assert [s.name for s in items] == list(Techniques.model_fields)
+    by_name = {s.name: s for s in items}
+    assert by_name["repair"].kind == "bool" and by_name["repair"].default is True
+    assert by_name["max_repairs"].kind == "int"
+    assert (by_name["max_repairs"].minimum, by_name["max_repairs"].maximum) == (0, 10)
+    assert by_name["sample_rows"].help.startswith("sample rows")
+
+
+def test_kinds_for_other_field_types() -> None:
+    class Model(BaseModel):
+        ratio: float = Field(0.5, ge=0.0, le=1.0)
+        mode: Literal["a", "b"] = "a"
+        name: str | None = None
+
+    kinds = {s.name: (s.kind, s.choices) for s in switches(Model)}
+    assert kinds == {"ratio": ("float", ()), "mode": ("choice", ("a", "b")), "name": ("text", ())}
+
+
+def test_form_values_become_techniques() -> None:
+    items = switches()
+    values = current_values(Techniques(), items)
+    values[[s.name for s in items].index("max_repairs")] = 4.0  # a number box gives floats
+    values[[s.name for s in items].index("repair")] = False
+    chosen = techniques_from_form(items, values)
+    assert chosen.max_repairs == 4 and isinstance(chosen.max_repairs, int) and chosen.repair is False
+    assert describe(chosen, Techniques()) == "repair=False, max_repairs=4"
+    assert describe(Techniques(), Techniques()) == "the defaults"
+
+
+def test_out_of_range_values_are_refused_with_the_field_named() -> None:
+    items = switches()
+    values = current_values(Techniques(), items)
+    values[[s.name for s in items].index("max_repairs")] = 99
+    with pytest.raises(ValueError, match="max_repairs"):
+        techniques_from_form(items, values)

@@ -1,0 +1,100 @@
+"""The settings form, derived from the ``Techniques`` model: one control per field, built at run time.
+
+Other parts of sqlsage add technique switches as fields of ``agent.config.Techniques``; the UI picks
+them up without a change here. Pure: no Gradio (the app turns each ``Switch`` into a component).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from agent.config import Techniques
+
+SwitchKind = Literal["bool", "int", "float", "choice", "text"]
+
+
+@dataclass(frozen=True)
+class Switch:
+    name: str
+    kind: SwitchKind
+    default: Any
+    label: str
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] = ()
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def switches(model: type[BaseModel] = Techniques) -> list[Switch]:
+    """One Switch per field of ``model`` (bool, int, float, Literal choices, anything else as text)."""
+    out = []
+    for name, field in model.model_fields.items():
+        annotation = _unwrap_optional(field.annotation)
+        minimum = maximum = None
+        for meta in field.metadata:
+            for attr in ("ge", "gt"):
+                if getattr(meta, attr, None) is not None:
+                    minimum = getattr(meta, attr)
+            for attr in ("le", "lt"):
+                if getattr(meta, attr, None) is not None:
+                    maximum = getattr(meta, attr)
+        common = {"name": name, "default": field.get_default(call_default_factory=True), "label": _label(name),
+                  "help": field.description or ""}
+        if annotation is bool:
+            out.append(Switch(kind="bool", **common))
+        elif annotation is int:
+            out.append(Switch(kind="int", minimum=minimum, maximum=maximum, **common))
+        elif annotation is float:
+            out.append(Switch(kind="float", minimum=minimum, maximum=maximum, **common))
+        elif typing.get_origin(annotation) is Literal:
+            out.append(Switch(kind="choice", choices=typing.get_args(annotation), **common))
+        else:
+            out.append(Switch(kind="text", **common))
+    return out
+
+
+def current_values(techniques: BaseModel, items: Sequence[Switch]) -> list[Any]:
+    return [getattr(techniques, s.name, s.default) for s in items]
+
+
+def techniques_from_form(items: Sequence[Switch], values: Sequence[Any], base: Techniques | None = None) -> Techniques:
+    """The Techniques the form describes. Raises ValueError with one readable line per bad field."""
+    data: dict[str, Any] = (base or Techniques.model_validate({})).model_dump()
+    for switch, value in zip(items, values, strict=True):
+        if switch.kind == "int" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if switch.kind in ("int", "float") and value is None:
+            value = switch.default
+        data[switch.name] = value
+    try:
+        return Techniques.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        raise ValueError(f"Invalid technique settings: {problems}") from err
+
+
+def describe(techniques: BaseModel, base: BaseModel | None = None) -> str:
+    """The switches that differ from ``base`` (or all of them), as ``name=value`` text."""
+    now: Mapping[str, Any] = techniques.model_dump()
+    ref: Mapping[str, Any] = base.model_dump() if base is not None else {}
+    changed = {k: v for k, v in now.items() if base is None or ref.get(k) != v}
+    return ", ".join(f"{k}={v}" for k, v in changed.items()) or "the defaults"
