@@ -55,6 +55,7 @@ class Techniques(BaseSettings):
     link_tables: int = Field(6, ge=1, le=100, description="tables kept by schema linking, before join paths")
     same_db_examples: bool = Field(True, description="examples may come from the database asked about")
     cot: bool = Field(False, description="plan columns, tables and joins as JSON before the SQL; checked")
+    fix_qualifiers: bool = Field(False, description="requalify a column written with the wrong table alias")
     repair: bool = Field(True, description="repair SQL from the database's error")
     max_repairs: int = Field(2, ge=0, le=10)
     self_consistency: int = Field(1, ge=1, le=16, description="candidates sampled and voted on by their result")

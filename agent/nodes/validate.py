@@ -8,6 +8,7 @@ from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.guard import SQLSyntaxError, UnsafeSQLError, check_sql
+from agent.requalify import requalify
 from agent.state import AgentState
 from agent.trace import StepTimer
 
@@ -24,4 +25,8 @@ def validate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     except UnsafeSQLError as err:
         message = f"Refused, nothing was run: {err.reason}"
         return {"error": message, "error_kind": "unsafe", "trace": [timer.finish(error=message)]}
-    return {"sql": statement, "error": None, "error_kind": None, "trace": [timer.finish(sql=statement)]}
+    notes: list[str] = []
+    if runtime.context.techniques.fix_qualifiers:
+        statement, notes = requalify(statement, runtime.context.deps.db.schema(), runtime.context.deps.db.dialect)
+    step = timer.finish(sql=statement, requalified=notes) if notes else timer.finish(sql=statement)
+    return {"sql": statement, "error": None, "error_kind": None, "trace": [step]}
