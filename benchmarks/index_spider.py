@@ -24,7 +24,7 @@ def peak_rss_mb() -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--spider", type=Path, default=REPO.parent / "shared" / "data" / "spider-train")
-    parser.add_argument("--store", type=Path, default=REPO / "var" / "knowledge-spider")
+    parser.add_argument("--store", type=Path, default=REPO / "var" / "spider-data" / "knowledge")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "sqlsage")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "index_spider.json")
     args = parser.parse_args(argv)

@@ -42,7 +42,7 @@ def vm_hwm_mb(pid: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spider", type=Path, default=REPO.parent / "shared" / "data" / "spider-train")
-    parser.add_argument("--store", type=Path, default=REPO / "var" / "knowledge-spider",
+    parser.add_argument("--store", type=Path, default=REPO / "var" / "spider-data" / "knowledge",
                         help="a knowledge store holding the example pool (benchmarks/index_spider.py builds it)")
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,82 @@
+"""The technique ladder: named configurations of the agent, each a dict of overrides for ``Techniques``.
+
+Every rung is measured on the same questions and compared with ``baseline``; a switch a rung does not
+set keeps its ``Techniques`` default.
+
+Adding a rung for a new technique is one entry in :data:`CONFIGS`. Say ``few_shot: int`` has been added
+to ``agent.config.Techniques``; the rung is::
+
+    "+few-shot": {**BASELINE, "few_shot": 4},
+
+and ``sqlsage eval --config baseline +few-shot`` measures it against the baseline. A rung that builds on
+another unpacks that one's dict (``"+repair+few-shot": {**REPAIR, "few_shot": 4}``, with ``REPAIR`` a
+module constant like ``BASELINE``): a configuration is nothing but its dict. Every key is checked against
+the fields of ``Techniques`` by :func:`validate` (run before every evaluation, and by the unit tests), so a
+misspelt or removed switch fails loudly instead of silently measuring the default. Retrieval techniques
+also need the knowledge store: run them with ``sqlsage eval --knowledge``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+
+from agent.config import Techniques
+from agent.errors import SqlsageError
+
+# Zero-shot, the schema in the prompt, one model call: no repair, no written answer.
+BASELINE: dict[str, object] = {"repair": False, "answer": False}
+
+REPAIR: dict[str, object] = {**BASELINE, "repair": True}
+# Each rung adds one technique to the one before it (branches noted). Examples never come from the
+# database asked about in an evaluation (same_db_examples off), and the runner leaves out every
+# evaluated database's examples besides.
+FIX_QUALIFIERS: dict[str, object] = {**REPAIR, "fix_qualifiers": True}
+FEW_SHOT: dict[str, object] = {**FIX_QUALIFIERS, "few_shot": 4, "same_db_examples": False}
+VALUES: dict[str, object] = {**FEW_SHOT, "values": True}
+HYDE: dict[str, object] = {**VALUES, "hyde": True, "difficulty": True}
+
+CONFIGS: dict[str, dict[str, object]] = {
+    "baseline": BASELINE,
+    "+repair": REPAIR,
+    "+fix-qualifiers": FIX_QUALIFIERS,
+    "+few-shot": FEW_SHOT,
+    "+values": VALUES,
+    "+hyde": HYDE,  # the draft also predicts the hardness (difficulty-aware examples)
+    "+schema-linking": {**VALUES, "schema_linking": True},  # a branch off +values
+    "+cot": {**VALUES, "cot": True},  # a branch off +values
+    "+self-consistency": {**VALUES, "self_consistency": 4},  # a branch off +values
+    "full": {**HYDE, "self_consistency": 4},  # the greedy HyDE draft joins the four samples in the vote
+}
+
+
+class LadderError(SqlsageError):
+    """An unknown configuration name, or a configuration that does not fit ``Techniques``."""
+
+
+def validate(configs: Mapping[str, Mapping[str, object]] | None = None) -> None:
+    """Check that every override names a real ``Techniques`` field with an acceptable value."""
+    configs = CONFIGS if configs is None else configs
+    fields = set(Techniques.model_fields)
+    problems = []
+    for name, overrides in configs.items():
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            problems.append(f"{name!r}: unknown technique(s) {unknown} (known: {', '.join(sorted(fields))})")
+            continue
+        try:
+            Techniques(**overrides)  # type: ignore[arg-type]
+        except ValidationError as err:
+            problems.append(f"{name!r}: {err.error_count()} bad value(s): {err.errors()[0]['msg']}")
+    if problems:
+        raise LadderError("Bad ladder configuration(s): " + "; ".join(problems))
+
+
+def resolve(name: str, configs: Mapping[str, Mapping[str, object]] | None = None) -> Techniques:
+    """The ``Techniques`` of a named configuration (defaults for every switch it does not set)."""
+    configs = CONFIGS if configs is None else configs
+    if name not in configs:
+        raise LadderError(f"Unknown configuration {name!r}; known: {', '.join(configs)}.")
+    validate({name: configs[name]})
+    return Techniques(**configs[name])  # type: ignore[arg-type]
