@@ -8,6 +8,7 @@ and no base URL, the agent talks to OpenAI instead of starting the local model.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -109,6 +110,13 @@ class Settings(BaseSettings):
     # UI
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=0, le=65535)
+
+    def __repr_args__(self) -> Any:
+        """Passwords in URLs are masked wherever settings are shown (logs, reprs, tracebacks)."""
+        for name, value in super().__repr_args__():
+            if name in ("db_url", "chroma_url", "base_url") and isinstance(value, str):
+                value = re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", value)
+            yield name, value
 
     def uses_local_model(self) -> bool:
         return self.base_url is None and self.openai_api_key is None

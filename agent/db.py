@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
+import sqlite3
 import time
 import warnings
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from agent.guard import check_sql, dialect_for_url_backend
 _UNAVAILABLE = re.compile(
     r"database is locked|unable to open database|disk i/o error|database disk image is malformed|"
     r"could not connect|connection refused|server closed the connection|no such file|"
-    r"too many connections|password authentication failed|does not exist\s*$",
+    r"too many connections|password authentication failed|does not exist\s*$|file is not a database",
     re.IGNORECASE,
 )
 _TIMEOUT = re.compile(r"interrupted|canceling statement due to statement timeout|query.*timeout", re.I)
@@ -271,6 +272,27 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+# What a read-only SQLite connection may do, enforced by SQLite itself (sqlite3 authorizer): `mode=ro`
+# covers only the main file, and ATTACH of the same file read-write, or VACUUM INTO, would write.
+_SQLITE_ALLOWED_ACTIONS = frozenset({
+    sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE, sqlite3.SQLITE_FUNCTION,
+    sqlite3.SQLITE_TRANSACTION,
+})
+_SQLITE_READ_PRAGMAS = frozenset({
+    "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list",
+})
+
+
+def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None) -> int:
+    from agent.guard import DANGEROUS_FUNCTIONS
+
+    if action == sqlite3.SQLITE_FUNCTION:
+        return sqlite3.SQLITE_DENY if (arg2 or "").lower() in DANGEROUS_FUNCTIONS else sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA:
+        return sqlite3.SQLITE_OK if (arg1 or "").lower() in _SQLITE_READ_PRAGMAS else sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK if action in _SQLITE_ALLOWED_ACTIONS else sqlite3.SQLITE_DENY
+
+
 def _create_engine(url: str, timeout_s: float) -> Engine:
     try:
         parsed = make_url(url)
@@ -278,6 +300,7 @@ def _create_engine(url: str, timeout_s: float) -> Engine:
         raise DatabaseUnavailable(f"Not a database URL: {mask_url(url)!r} (e.g. sqlite:///path/to/file.db)") from err
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {}
+    readonly_sqlite = False
     if backend == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -286,6 +309,7 @@ def _create_engine(url: str, timeout_s: float) -> Engine:
                 raise DatabaseUnavailable(f"The database file {path} does not exist.")
             parsed = parsed.set(database=f"file:{path.resolve()}?mode=ro", query={"uri": "true"})
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": min(timeout_s, 5.0)}
+        readonly_sqlite = True
     elif backend == "postgresql":
         ms = int(timeout_s * 1000)
         kwargs["connect_args"] = {
@@ -293,7 +317,7 @@ def _create_engine(url: str, timeout_s: float) -> Engine:
             "connect_timeout": 10,
         }
     try:
-        return sa.create_engine(parsed, **kwargs)
+        engine = sa.create_engine(parsed, **kwargs)
     except NoSuchModuleError as err:
         raise DatabaseUnavailable(
             f"Unknown database driver in {mask_url(url)!r}: {parsed.drivername!r} is not installed or not a "
@@ -301,6 +325,9 @@ def _create_engine(url: str, timeout_s: float) -> Engine:
         ) from err
     except (ArgumentError, ImportError) as err:
         raise DatabaseUnavailable(f"Cannot use the database URL {mask_url(url)!r}: {_first_line(err)}") from err
+    if readonly_sqlite:
+        sa.event.listen(engine, "connect", lambda conn, _record: conn.set_authorizer(_sqlite_authorizer))
+    return engine
 
 
 def _reflect(engine: Engine, sample_rows: int, dialect: str) -> Schema:

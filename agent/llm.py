@@ -87,6 +87,8 @@ def call(llm: BaseChatModel, messages: list[BaseMessage], **kwargs: Any) -> Repl
         raise LLMUnavailable(f"The model server is unavailable: {type(err).__name__}: {err}") from err
     except openai.BadRequestError as err:
         raise LLMUnavailable(f"The model server refused the request: {err}") from err
+    except (ValueError, TypeError) as err:
+        raise LLMUnavailable(_not_a_completion(err)) from err
     text = message.content if isinstance(message.content, str) else _join_content(message.content)
     usage = getattr(message, "usage_metadata", None) or {}
     return Reply(text, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)),
@@ -105,6 +107,8 @@ def call_many(llm: BaseChatModel, messages: list[BaseMessage], n: int, **kwargs:
         raise LLMUnavailable(f"The model server is unavailable: {type(err).__name__}: {err}") from err
     except openai.BadRequestError as err:
         raise LLMUnavailable(f"The model server refused the request: {err}") from err
+    except (ValueError, TypeError) as err:
+        raise LLMUnavailable(_not_a_completion(err)) from err
     seconds = time.monotonic() - began
     replies = []
     for i, generation in enumerate(result.generations[0]):
@@ -114,6 +118,11 @@ def call_many(llm: BaseChatModel, messages: list[BaseMessage], n: int, **kwargs:
         prompt_tokens = int(usage.get("input_tokens", 0)) if i == 0 else 0
         replies.append(Reply(text, prompt_tokens, int(usage.get("output_tokens", 0)), seconds if i == 0 else 0.0))
     return replies
+
+
+def _not_a_completion(err: Exception) -> str:
+    return (f"The model server sent a reply that is not an OpenAI chat completion ({type(err).__name__}: "
+            f"{str(err)[:200]}); is the base URL an OpenAI-compatible /v1 endpoint?")
 
 
 def call_recorded(timer: StepTimer, llm: BaseChatModel, messages: list[BaseMessage], **kwargs: Any) -> Reply:

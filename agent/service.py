@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -11,8 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agent.config import Settings, Techniques
 from agent.db import Database, QueryResult
@@ -22,6 +20,7 @@ from agent.graph import build_graph
 from agent.guard import check_sql
 from agent.llm import build_chat_model, open_endpoint
 from agent.llm_server import LocalServer
+from agent.shared_state import open_chroma_client, open_postgres_checkpointer, open_sqlite_checkpointer
 from agent.state import new_turn
 
 if TYPE_CHECKING:
@@ -97,7 +96,7 @@ class Assistant:
         db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
         server = None
         try:
-            checkpointer = open_checkpointer(settings.data_dir / "conversations.sqlite") if conversations else None
+            checkpointer = open_checkpointer(settings) if conversations else None
             if llm is None:
                 endpoint, server = open_endpoint(settings)
                 llm = build_chat_model(settings, endpoint)
@@ -177,18 +176,27 @@ class Assistant:
 
 
 def open_knowledge(settings: Settings) -> Retriever:
-    """The knowledge store under the data folder (Chroma on disk, offline embeddings); opened lazily."""
+    """The knowledge store: on the Chroma server at ``settings.chroma_url`` when set (shared by several
+    workers), else Chroma files under the data folder. Embeddings are computed here, offline, either way."""
+    from knowledge.embeddings import MiniLMEmbedder
     from knowledge.retrieval import Retriever
+    from knowledge.store import KnowledgeStore
 
+    if settings.chroma_url:
+        client = open_chroma_client(settings.chroma_url)
+        return Retriever(KnowledgeStore(None, MiniLMEmbedder(settings.cache_dir / "embeddings"), client=client))
     return Retriever.open(settings.data_dir, settings.cache_dir)
 
 
-def open_checkpointer(path: Path) -> SqliteSaver:
-    """LangGraph's SQLite checkpointer, allowed to restore our own trace records."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False)
-    serde = JsonPlusSerializer(allowed_msgpack_modules=[("agent.trace", "Step")])
-    return SqliteSaver(conn, serde=serde)
+def open_checkpointer(where: Settings | Path) -> BaseCheckpointSaver[Any]:
+    """LangGraph's checkpointer, allowed to restore our own trace records: PostgreSQL when
+    ``settings.conversations_url`` is set (shared by several workers), else SQLite under the data folder
+    (or at the path given). Close it with ``saver.conn.close()``."""
+    if isinstance(where, Path):
+        return open_sqlite_checkpointer(where)
+    if where.conversations_url is not None:
+        return open_postgres_checkpointer(where.conversations_url.get_secret_value())
+    return open_sqlite_checkpointer(where.data_dir / "conversations.sqlite")
 
 
 def _finish(record: AnswerRecord, state: dict[str, Any], stopped: SqlsageError | None) -> AnswerRecord:

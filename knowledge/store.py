@@ -93,9 +93,13 @@ def _check_kind(kind: str) -> Kind:
 
 
 class KnowledgeStore:
-    """Persistent vector store (Chroma ``PersistentClient``) with one cosine collection per :data:`Kind`."""
+    """Persistent vector store (Chroma ``PersistentClient``) with one cosine collection per :data:`Kind`.
 
-    def __init__(self, path: Path, embedder: MiniLMEmbedder) -> None:
+    ``client`` injects another Chroma client instead, e.g. ``chromadb.HttpClient`` for a Chroma server
+    shared by several app workers (see ``agent.shared_state``); ``path`` is then unused and may be None.
+    """
+
+    def __init__(self, path: Path | None, embedder: MiniLMEmbedder, client: ClientAPI | None = None) -> None:
         import chromadb
         from chromadb.config import Settings
         from chromadb.utils.embedding_functions import register_embedding_function
@@ -104,12 +108,14 @@ class KnowledgeStore:
         # embedder explicitly, but any code that opens a collection without one (client.get_collection(name))
         # makes Chroma look the name up in its registry; register ours so that works in a fresh process too.
         register_embedding_function(MiniLMEmbedder)
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path) if path is not None else None
         self.embedder = embedder
-        self._client: ClientAPI | None = chromadb.PersistentClient(
-            path=str(self.path), settings=Settings(anonymized_telemetry=False)
-        )
+        if client is None:
+            if self.path is None:
+                raise ValueError("KnowledgeStore needs a path, or a Chroma client")
+            self.path.mkdir(parents=True, exist_ok=True)
+            client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
+        self._client: ClientAPI | None = client
         self._collections: dict[Kind, Collection] = {}
 
     # -- plumbing -----------------------------------------------------------------------------------

