@@ -22,10 +22,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--api-key", help="API key for the endpoint (prefer SQLSAGE_API_KEY)")
     g.add_argument("--local-model", choices=LOCAL_MODELS, help="which embedded model to serve")
     g.add_argument("--threads", type=int, help="threads for the local model (default: usable cores)")
+    g.add_argument("--tools", dest="tool_specs", action="append", metavar="MODULE:FUNCTION",
+                   help="a tool of your own for the agent (repeatable); installed plugins load by themselves")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    overrides = {k: getattr(args, k, None) for k in ("db_url", "base_url", "model", "local_model", "threads")}
+    keys = ("db_url", "base_url", "model", "local_model", "threads", "tool_specs")
+    overrides = {k: getattr(args, k, None) for k in keys}
     if getattr(args, "api_key", None):
         from pydantic import SecretStr
 
@@ -55,7 +58,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     clean_question(args.question, settings.max_question_chars)  # before any server starts
     if args.no_answer:
         settings = settings.model_copy(update={"techniques": settings.techniques.model_copy(update={"answer": False})})
-    with Assistant.open(settings) as assistant:
+    from tools.registry import ToolRegistry
+
+    with Assistant.open(settings, tools=ToolRegistry.default(settings.tool_specs)) as assistant:
         record = assistant.ask(args.question)
     if args.json:
         print(json.dumps(record.to_dict(), ensure_ascii=False, default=str))

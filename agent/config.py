@@ -62,7 +62,7 @@ class Techniques(BaseSettings):
     self_consistency: int = Field(1, ge=1, le=16, description="candidates sampled and voted on by their result")
     sc_temperature: float = Field(0.8, ge=0.0, le=2.0, description="temperature of the sampled candidates")
     answer: bool = Field(True, description="write a one-or-two sentence answer grounded in the rows")
-    tools: bool = Field(False, description="let the agent route a question to its tools (ReAct) instead of SQL")
+    tools: bool = Field(True, description="let the agent route a question to its tools (ReAct) instead of SQL")
     max_tool_steps: int = Field(5, ge=1, le=20, description="tool calls at most in one ReAct loop")
 
 
@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))
 
     techniques: Techniques = Field(default_factory=Techniques)
+
+    # Extra tools for the agent, as module:function specs (installed plugins are always loaded).
+    tool_specs: list[str] = Field(default_factory=list)
 
     # UI
     host: str = "127.0.0.1"

@@ -1,9 +1,9 @@
 """The agent graph, built by factories (never at import time).
 
-    context → [retrieve] → generate → validate → execute → answer, with repair on a fixable error (at most
-    N times);
-    with self-consistency, one request samples N candidates, and the graph fans out a branch per
-    candidate (the same validate → execute → repair loop, as a subgraph) whose results are voted on.
+    context → [route → react, when the question needs tools] → [retrieve] → generate → validate →
+    execute → answer, with repair on a fixable error (at most N times). With self-consistency, one
+    request samples N candidates, and the graph fans out a branch per candidate (the same validate →
+    execute → repair loop, as a subgraph) whose results are voted on.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from agent.nodes.answer import answer
 from agent.nodes.context import gather_context
 from agent.nodes.execute import execute
 from agent.nodes.generate import generate, sample
+from agent.nodes.react import after_route, react, route
 from agent.nodes.repair import repair
 from agent.nodes.retrieve import retrieve, wants_retrieval
 from agent.nodes.validate import validate
@@ -59,9 +60,23 @@ def write_sql(state: AgentState, runtime: Runtime[RunContext]) -> Literal["gener
     return "sample" if runtime.context.techniques.self_consistency > 1 else "generate"
 
 
-def after_context(state: AgentState, runtime: Runtime[RunContext]) -> Literal["retrieve", "generate", "sample"]:
+def to_sql_path(state: AgentState, runtime: Runtime[RunContext]) -> Literal["retrieve", "generate", "sample"]:
     """Retrieve context when a retrieval technique is on (and there is a store), else start writing SQL."""
     return "retrieve" if wants_retrieval(runtime) else write_sql(state, runtime)
+
+
+def after_context(
+    state: AgentState, runtime: Runtime[RunContext]
+) -> Literal["route", "retrieve", "generate", "sample"]:
+    """With tools on (and registered), a question may need them instead of SQL: route it first."""
+    t, deps = runtime.context.techniques, runtime.context.deps
+    return "route" if t.tools and deps.tools is not None else to_sql_path(state, runtime)
+
+
+def after_routing(
+    state: AgentState, runtime: Runtime[RunContext]
+) -> Literal["react", "retrieve", "generate", "sample"]:
+    return "react" if after_route(state) == "react" else to_sql_path(state, runtime)
 
 
 def start_candidate(state: AgentState, runtime: Runtime[RunContext]) -> Literal["validate", "repair", "collect"]:
@@ -108,7 +123,11 @@ def build_graph(checkpointer: Any = None) -> CompiledStateGraph:
     _add_sql_loop(graph, done="answer", failed=END)
     graph.add_conditional_edges("generate", after_writing, {"validate": "validate", "repair": "repair", END: END})
     graph.add_edge(START, "context")
-    graph.add_conditional_edges("context", after_context, ["retrieve", "generate", "sample"])
+    graph.add_node("route", route)
+    graph.add_node("react", react)
+    graph.add_conditional_edges("context", after_context, ["route", "retrieve", "generate", "sample"])
+    graph.add_conditional_edges("route", after_routing, ["react", "retrieve", "generate", "sample"])
+    graph.add_edge("react", END)
     graph.add_conditional_edges("retrieve", write_sql, ["generate", "sample"])
     graph.add_conditional_edges("sample", fan_out, ["candidate"])
     graph.add_edge("candidate", "vote")

@@ -25,6 +25,7 @@ from agent.state import new_turn
 
 if TYPE_CHECKING:
     from knowledge.retrieval import Retriever
+    from tools.registry import ToolRegistry
 from agent.trace import Step, totals
 
 SUBGRAPH_NODES = frozenset({"candidate"})
@@ -88,11 +89,12 @@ class Assistant:
     @classmethod
     def open(
         cls, settings: Settings, llm: BaseChatModel | None = None, conversations: bool = False,
-        knowledge: Retriever | None = None,
+        knowledge: Retriever | None = None, tools: ToolRegistry | None = None,
     ) -> Assistant:
         """Open the database first (cheap, and the likeliest user mistake), then the model endpoint.
         With ``conversations``, threads are kept in SQLite under the data folder and survive restarts.
-        ``knowledge`` (see ``open_knowledge``) enables the retrieval techniques and remembering examples."""
+        ``knowledge`` (see ``open_knowledge``) enables the retrieval techniques and remembering examples;
+        ``tools`` (``tools.registry.ToolRegistry.default()``) the tools the agent may route a question to."""
         db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
         server = None
         try:
@@ -103,7 +105,7 @@ class Assistant:
         except BaseException:
             db.close()
             raise
-        return cls(settings, Deps(llm=llm, db=db, knowledge=knowledge), server, checkpointer)
+        return cls(settings, Deps(llm=llm, db=db, knowledge=knowledge, tools=tools), server, checkpointer)
 
     def __enter__(self) -> Assistant:
         return self

@@ -384,9 +384,12 @@ def launch(settings: Settings, auth: Credentials | None = None) -> None:
 
     print(f"Opening {mask_url(settings.db_url)} and starting the model…", flush=True)
     Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap).close()  # the likeliest mistake, first
+    from tools.registry import ToolRegistry
+
     knowledge = open_knowledge(settings)
+    tools = ToolRegistry.default(settings.tool_specs)
     try:
-        with Assistant.open(settings, conversations=True, knowledge=knowledge) as assistant, \
+        with Assistant.open(settings, conversations=True, knowledge=knowledge, tools=tools) as assistant, \
                 HistoryStore(settings.data_dir / "ui.sqlite") as history:
             pool = AssistantPool(assistant)
             app = build_app(assistant, history=history, pool=pool)

@@ -132,8 +132,9 @@ class AssistantPool:
             update["api_key"] = SecretStr(choice.api_key)
         settings = self.base.settings.model_copy(update=update)
         extra: dict[str, Any] = {}
-        if getattr(self.base.deps, "knowledge", None) is not None:  # one knowledge store for every session
-            extra["knowledge"] = self.base.deps.knowledge
+        for shared in ("knowledge", "tools"):  # one knowledge store and one tool registry for every session
+            if getattr(self.base.deps, shared, None) is not None:
+                extra[shared] = getattr(self.base.deps, shared)
         assistant = self._opener(settings, llm=self.llm_for(choice), conversations=True, **extra)
         with self._lock:
             old = self._sessions.pop(key, None)

@@ -128,7 +128,8 @@ def test_schema_linking_keeps_a_large_schema_small(tmp_path: Path, shared_cache:
 
 
 def test_spider_import_excludes_databases(tmp_path: Path) -> None:
-    data = [{"db_id": "a", "question": "q1", "query": "SELECT 1"}, {"db_id": "b", "question": "q2", "query": "SELECT 2"}]
+    data = [{"db_id": "a", "question": "q1", "query": "SELECT 1"},
+            {"db_id": "b", "question": "q2", "query": "SELECT 2"}]
     path = tmp_path / "train.json"
     path.write_text(json.dumps(data))
     items = list(read_spider(path, exclude_db_ids={"a"}))

@@ -1,0 +1,97 @@
+"""Deterministic retrieval precision and recall: did the prompt hold the schema the gold query needs?
+
+"Retrieved" is what went into the prompt: the ``context`` step's ``tables`` and ``columns``
+(``"Table.column"``). "Relevant" is what the gold query touches: :func:`evals.sqlshape.sql_elements`.
+Everything is compared lower-cased.
+
+Columns: ``sql_elements`` gives ``"table.column"`` when it knows the owning table, else the bare
+``"column"``. A bare gold column is found when any retrieved column has that name, and a retrieved
+``"t.c"`` counts as relevant when the gold has ``"t.c"``, or has the bare ``"c"`` and uses table ``t``.
+
+A ratio whose denominator is empty is ``None`` (no retrieved columns: precision is undefined; a gold
+query with no column, such as ``SELECT count(*) FROM t``, has no column recall) and is left out of means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from evals.sqlshape import sql_elements
+
+
+@dataclass(frozen=True)
+class RetrievalScores:
+    table_precision: float | None
+    table_recall: float | None
+    column_precision: float | None
+    column_recall: float | None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+def _ratio(hits: int, total: int) -> float | None:
+    return hits / total if total else None
+
+
+def retrieval_scores(
+    tables: Iterable[str], columns: Iterable[str], gold_sql: str, dialect: str = "sqlite"
+) -> RetrievalScores:
+    """Table- and column-level precision and recall of the prompt's schema against the gold query."""
+    gold = sql_elements(gold_sql, dialect)
+    got_tables = {t.lower() for t in tables}
+    got_columns = {c.lower() for c in columns}
+
+    table_hits = len(got_tables & gold.tables)
+
+    qualified = {c for c in gold.columns if "." in c}
+    bare = {c for c in gold.columns if "." not in c}
+
+    def relevant(column: str) -> bool:
+        table, _, name = column.rpartition(".")
+        return column in qualified or (name in bare and table in gold.tables)
+
+    got_names = {c.rpartition(".")[2] for c in got_columns}
+    found = sum(1 for c in qualified if c in got_columns) + sum(1 for c in bare if c in got_names)
+    return RetrievalScores(
+        table_precision=_ratio(table_hits, len(got_tables)),
+        table_recall=_ratio(table_hits, len(gold.tables)),
+        column_precision=_ratio(sum(1 for c in got_columns if relevant(c)), len(got_columns)),
+        column_recall=_ratio(found, len(gold.columns)),
+    )
+
+
+def context_of(trace: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The output of the (last) ``context`` step of a trace given as dicts, or None if it has none."""
+    steps = [s for s in trace if s.get("node") == "context"]
+    return dict(steps[-1].get("output") or {}) if steps else None
+
+
+def examples_of(trace: Sequence[dict[str, Any]]) -> list[Any]:
+    """Few-shot examples shown to the model: the ``retrieve`` step's ``examples``, or [] without one."""
+    steps = [s for s in trace if s.get("node") == "retrieve"]
+    if not steps:
+        return []
+    return list((steps[-1].get("output") or {}).get("examples") or [])
+
+
+def scores_for_trace(trace: Sequence[dict[str, Any]], gold_sql: str, dialect: str = "sqlite") -> RetrievalScores | None:
+    """Retrieval scores of one answered question, or None when its trace has no context step."""
+    context = context_of(trace)
+    if context is None:
+        return None
+    return retrieval_scores(context.get("tables") or [], context.get("columns") or [], gold_sql, dialect)
+
+
+def mean_scores(scores: Iterable[RetrievalScores | None]) -> dict[str, float | None]:
+    """Each field averaged over the questions where it is defined (None when it never is)."""
+    sums: dict[str, list[float]] = {k: [] for k in RetrievalScores.__dataclass_fields__}
+    for s in scores:
+        if s is None:
+            continue
+        for key, value in s.to_dict().items():
+            if value is not None:
+                sums[key].append(value)
+    return {k: (sum(v) / len(v) if v else None) for k, v in sums.items()}

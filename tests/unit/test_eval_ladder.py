@@ -1,0 +1,51 @@
+"""The technique ladder: named configurations checked against the fields of Techniques."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.config import Techniques
+from evals.cli import resolve_configs
+from evals.ladder import CONFIGS, LadderError, resolve, validate
+
+
+def test_every_configuration_fits_techniques() -> None:
+    validate()
+    assert {"baseline", "+repair"} <= set(CONFIGS)
+
+
+def test_baseline_is_zero_shot_one_call_and_repair_adds_repair() -> None:
+    base = resolve("baseline")
+    assert isinstance(base, Techniques)
+    assert (base.repair, base.answer) == (False, False)
+    repair = resolve("+repair")
+    assert repair.repair and not repair.answer
+    # everything else is the same as the baseline
+    assert {k: v for k, v in repair.model_dump().items() if k != "repair"} == {
+        k: v for k, v in base.model_dump().items() if k != "repair"}
+
+
+def test_an_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(LadderError, match=r"Unknown configuration '\+nope'; known: baseline, \+repair"):
+        resolve("+nope")
+
+
+def test_a_misspelt_technique_fails_loudly() -> None:
+    with pytest.raises(LadderError, match=r"'\+fewshot': unknown technique\(s\) \['few_shots'\]"):
+        validate({"+fewshot": {"repair": False, "few_shots": 4}})
+
+
+def test_a_bad_value_fails_loudly() -> None:
+    with pytest.raises(LadderError, match="'bad': 1 bad value"):
+        validate({"bad": {"max_repairs": 99}})
+
+
+def test_ragas_runs_turn_the_written_answer_on() -> None:
+    configs = resolve_configs(["baseline", "+repair"], ragas=True)
+    assert all(t.answer for t in configs.values())
+    assert not resolve_configs(["baseline"])["baseline"].answer
+
+
+def test_a_configuration_named_twice_is_refused() -> None:
+    with pytest.raises(Exception, match="named twice"):
+        resolve_configs(["baseline", "baseline"])

@@ -1,0 +1,53 @@
+"""Deterministic retrieval precision/recall of the prompt's schema against the gold query."""
+
+from __future__ import annotations
+
+import pytest
+
+from evals.retrieval import mean_scores, retrieval_scores, scores_for_trace
+
+
+def test_hand_computed_case() -> None:
+    # The prompt showed 3 tables and 6 columns; the gold uses singer and concert through aliases.
+    gold = (
+        "SELECT T1.name, T2.title FROM singer AS T1 JOIN singer_in_concert AS S ON S.singer_id = T1.singer_id "
+        "JOIN concert AS T2 ON T2.concert_id = S.concert_id WHERE T2.year = 2015"
+    )
+    # gold tables: singer, singer_in_concert, concert (3)
+    # gold columns: singer.name, concert.title, singer_in_concert.singer_id, singer.singer_id,
+    #               concert.concert_id, singer_in_concert.concert_id, concert.year (7)
+    scores = retrieval_scores(
+        tables=["Singer", "Concert", "Stadium"],
+        columns=["Singer.Name", "Singer.Singer_ID", "Singer.Age", "Concert.Title", "Concert.Year", "Stadium.Name"],
+        gold_sql=gold,
+    )
+    assert scores.table_precision == pytest.approx(2 / 3)  # singer, concert of 3 shown
+    assert scores.table_recall == pytest.approx(2 / 3)  # singer_in_concert missing
+    assert scores.column_precision == pytest.approx(4 / 6)  # name, singer_id, title, year of 6 shown
+    assert scores.column_recall == pytest.approx(4 / 7)
+
+
+def test_bare_gold_columns_match_by_name() -> None:
+    # two tables in FROM and no qualifiers: sql_elements cannot tell the owners, the names are bare
+    scores = retrieval_scores(["a", "b"], ["a.x", "a.y", "b.z"], "SELECT x FROM a, b WHERE z = 1")
+    assert scores.column_recall == 1.0
+    assert scores.column_precision == pytest.approx(2 / 3)
+
+
+def test_undefined_ratios_are_none_and_left_out_of_means() -> None:
+    s = retrieval_scores(["singer"], [], "SELECT count(*) FROM singer")
+    assert (s.table_precision, s.table_recall) == (1.0, 1.0)
+    assert s.column_precision is None and s.column_recall is None
+    other = retrieval_scores(["singer"], ["singer.name"], "SELECT name FROM singer")
+    means = mean_scores([s, other, None])
+    assert means["column_recall"] == 1.0 and means["table_recall"] == 1.0
+
+
+def test_scores_come_from_the_context_step_of_a_trace() -> None:
+    trace = [
+        {"node": "context", "output": {"tables": ["singer"], "columns": ["singer.name", "singer.age"]}},
+        {"node": "generate", "output": {"sql": "SELECT name FROM singer"}},
+    ]
+    s = scores_for_trace(trace, "SELECT name FROM singer WHERE age > 3")
+    assert s is not None and s.column_recall == 1.0 and s.column_precision == 1.0
+    assert scores_for_trace([{"node": "generate", "output": {}}], "SELECT 1") is None

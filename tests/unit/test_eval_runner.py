@@ -1,0 +1,246 @@
+"""The evaluation run with a scripted model: scores, resumption, two configurations, reports, user files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import BaseMessage
+
+from agent.config import Settings
+from agent.testing import ScriptedChatModel
+from evals.cli import EvalRequest, evaluate
+from evals.dataset import load_questions
+from evals.runner import AssistantPool, ResultStore, RunError, RunOptions, results_path, run_config
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "eval"
+SPIDER = FIXTURES / "spider" / "questions.json"
+TINY = FIXTURES / "spider" / "database" / "tiny" / "tiny.sqlite"
+
+# question -> (first reply, reply to a repair prompt). Right: 0, 2 (columns swapped), 3 (other SQL, same
+# rows). Wrong: 1 (ran, other rows). 4 fails (no such table) and is repaired. 5 never gives SQL.
+SCRIPT: dict[str, tuple[str, str]] = {
+    "How many singers are there?": ("SELECT COUNT(*) FROM singer", ""),
+    "List the names of the singers from France.": ("SELECT name FROM singer WHERE country = 'Spain'", ""),
+    "What is the average age of the singers of each country?": (
+        "SELECT AVG(age), country FROM singer GROUP BY country", ""),
+    "What is the name of the oldest singer?": ("SELECT name FROM singer WHERE age = (SELECT MAX(age) FROM singer)", ""),
+    "What are the titles of the concerts that Ann sang in?": (
+        "SELECT title FROM concerts",
+        "SELECT c.title FROM concert c JOIN singer_in_concert sc ON sc.concert_id = c.concert_id "
+        "JOIN singer s ON s.singer_id = sc.singer_id WHERE s.name = 'Ann'"),
+    "Which singers sang in a concert of 2015 but in none of 2014?": ("", ""),
+    "How many concerts were there in 2015?": ("SELECT COUNT(*) FROM concert WHERE year = 2015", ""),
+}
+
+
+def reply(messages: list[BaseMessage]) -> str:
+    text = str(messages[-1].content)
+    question = next(q for q in SCRIPT if q in text)
+    first, repaired = SCRIPT[question]
+    sql = repaired if "it failed" in text else first
+    return f"```sql\n{sql}\n```" if sql else "I cannot answer that."
+
+
+def scripted(n: int = 50) -> ScriptedChatModel:
+    return ScriptedChatModel().enqueue(*([reply] * n))
+
+
+@pytest.fixture
+def eval_settings(tmp_path: Path) -> Settings:
+    return Settings(db_url=f"sqlite:///{TINY}", data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+
+
+def request(out: Path, **kw: object) -> EvalRequest:
+    return EvalRequest(data=SPIDER, out=out, progress=False, **kw)  # type: ignore[arg-type]
+
+
+def test_baseline_scores_accuracy_hardness_and_exec_rate(tmp_path: Path, eval_settings: Settings) -> None:
+    model = scripted()
+    outcome = evaluate(request(tmp_path / "run"), eval_settings, llm=model)
+    (s,) = outcome.summaries
+    assert (s.config, s.n, s.correct) == ("baseline", 6, 3)
+    assert s.accuracy == pytest.approx(0.5)
+    assert {k: (v["correct"], v["n"]) for k, v in s.by_hardness.items()} == {
+        "easy": (1, 2), "medium": (2, 2), "hard": (0, 1), "extra": (0, 1)}
+    assert s.exec_rate == pytest.approx(4 / 6)  # the failing query and the reply without SQL did not run
+    assert s.mean_calls == 1 and len(model.history) == 6  # zero-shot, no repair, no written answer
+    assert s.exact_match == pytest.approx(1 / 6)  # only COUNT(*) is the gold query up to case
+    assert s.median_s is not None and s.p95_s is not None and s.p95_s >= s.median_s
+    assert s.mean_prompt_tokens and s.mean_prompt_tokens > 0
+    assert s.delta_points == 0
+    # the full schema went into the prompt: every table the gold uses was there
+    assert s.retrieval["table_recall"] == 1.0 and s.retrieval["column_recall"] == 1.0
+    assert s.retrieval["table_precision"] is not None and s.retrieval["table_precision"] < 1
+    by_question = {r.question: r for r in outcome.runs["baseline"]}
+    failed = by_question["What are the titles of the concerts that Ann sang in?"]
+    assert not failed.executed and "no such table" in (failed.exec_error or "")
+    silent = by_question["Which singers sang in a concert of 2015 but in none of 2014?"]
+    assert silent.prediction is None and silent.error_kind == "no_sql"
+
+
+def test_interrupted_run_resumes_with_only_the_rest(tmp_path: Path, eval_settings: Settings) -> None:
+    out = tmp_path / "run"
+    first = scripted()
+    evaluate(request(out, limit=2), eval_settings, llm=first)
+    assert len(first.history) == 2
+    assert len(ResultStore(results_path(out, "baseline")).load()) == 2
+    second = scripted()
+    outcome = evaluate(request(out), eval_settings, llm=second)
+    assert len(second.history) == 4  # only the four not yet asked
+    assert outcome.summaries[0].n == 6 and outcome.summaries[0].correct == 3
+    third = scripted()
+    evaluate(request(out), eval_settings, llm=third)
+    assert third.history == []  # all done: nothing asked
+
+
+def test_an_unfinished_last_line_is_dropped_and_asked_again(tmp_path: Path, eval_settings: Settings) -> None:
+    out = tmp_path / "run"
+    evaluate(request(out, limit=3), eval_settings, llm=scripted())
+    path = results_path(out, "baseline")
+    data = path.read_bytes()
+    path.write_bytes(data[: data.rindex(b"\n", 0, len(data) - 1) + 40])  # cut the third line short
+    model = scripted()
+    outcome = evaluate(request(out, limit=3), eval_settings, llm=model)
+    assert len(model.history) == 1 and outcome.summaries[0].n == 3
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_resuming_with_other_techniques_is_refused(tmp_path: Path, eval_settings: Settings) -> None:
+    out = tmp_path / "run"
+    evaluate(request(out, limit=1), eval_settings, llm=scripted())
+    path = results_path(out, "baseline")
+    line = json.loads(path.read_text())
+    line["techniques"]["repair"] = True
+    path.write_text(json.dumps(line) + "\n")
+    with pytest.raises(RunError, match=r"other techniques \(repair: True then, False now\)"):
+        evaluate(request(out, limit=1), eval_settings, llm=scripted())
+
+
+def test_two_configs_side_by_side_with_the_difference_to_baseline(tmp_path: Path, eval_settings: Settings) -> None:
+    model = scripted()
+    outcome = evaluate(request(tmp_path / "run", configs=("baseline", "+repair")), eval_settings, llm=model)
+    base, repair = outcome.summaries
+    assert (base.correct, repair.correct) == (3, 4)  # the failing query is repaired
+    assert repair.delta_points == pytest.approx(100 / 6)
+    assert repair.by_hardness["hard"]["accuracy"] == 1.0 and repair.delta_by_hardness["hard"] == pytest.approx(100)
+    # +repair: 4 questions in one call, the repaired one in two, the silent one in 1 + 2 repairs
+    assert repair.mean_calls == pytest.approx(9 / 6)
+    assert len(model.history) == 6 + 9
+    assert [r.qid for r in outcome.runs["baseline"]] == [r.qid for r in outcome.runs["+repair"]]
+
+
+def test_reports_are_written_and_well_formed(tmp_path: Path, eval_settings: Settings) -> None:
+    outcome = evaluate(request(tmp_path / "run", configs=("baseline", "+repair")), eval_settings, llm=scripted())
+    files = outcome.files
+    data = json.loads(files.json.read_text())
+    assert [s["config"] for s in data["summary"]] == ["baseline", "+repair"]
+    assert data["info"]["questions"] == 6
+    rows = data["questions"]["+repair"]
+    assert len(rows) == 6
+    keys = {"db_id", "question", "gold", "prediction", "match", "error", "hardness", "trace", "seconds",
+            "prompt_tokens", "completion_tokens", "model_calls"}
+    assert keys <= rows[0].keys()
+    assert rows[0]["trace"][0]["node"] == "context"
+    md = files.markdown.read_text()
+    assert "## Ladder" in md and "## Accuracy by hardness" in md and "## Worst failures" in md
+    assert "| baseline | 6 | 50.0% | +0.0 |" in md
+    assert "| +repair | 6 | 66.7% | +16.7 |" in md
+    assert "SELECT name FROM singer WHERE country = 'Spain'" in md  # a failure with its predicted SQL
+    assert files.chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and files.chart.stat().st_size > 5000
+    assert [p.name for p in sorted(outcome.out_dir.glob("*.jsonl"))] == ["+repair.jsonl", "baseline.jsonl"]
+
+
+def test_user_yaml_against_a_db_url(tmp_path: Path, eval_settings: Settings) -> None:
+    model = scripted()
+    req = EvalRequest(data=FIXTURES / "user_questions.yaml", db_url=f"sqlite:///{TINY}", out=tmp_path / "run",
+                      progress=False)
+    outcome = evaluate(req, eval_settings, llm=model)
+    (s,) = outcome.summaries
+    assert (s.n, s.correct) == (3, 2)  # the France question is answered with Spain's singers
+    assert {r.db_id for r in outcome.runs["baseline"]} == {"tiny"}
+
+
+def test_a_non_sqlite_file_path_is_scored_through_the_agents_database(tmp_path: Path,
+                                                                       eval_settings: Settings) -> None:
+    """Without a SQLite file (any other URL), gold and prediction run through Database.run."""
+    from dataclasses import replace
+
+    questions = [replace(q, db_path=None) for q in load_questions(SPIDER)]
+    model = scripted()
+    with AssistantPool(eval_settings, model) as pool:
+        results = run_config("baseline", _baseline(), questions, pool, RunOptions(tmp_path, progress=False))
+    assert [r.match for r in results] == [True, False, True, True, False, False]
+    assert [r.executed for r in results] == [True, True, True, True, False, False]
+
+
+def test_a_broken_backend_stops_the_run_and_records_nothing(tmp_path: Path, eval_settings: Settings) -> None:
+    import httpx
+    import openai
+
+    down = openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions"))
+    model = ScriptedChatModel().enqueue(reply, down)
+    with pytest.raises(RunError, match="unavailable"):
+        evaluate(request(tmp_path / "run", limit=3, workers=1), eval_settings, llm=model)
+    assert len(ResultStore(results_path(tmp_path / "run", "baseline")).load()) == 1
+
+
+def _baseline():  # type: ignore[no-untyped-def]
+    from evals.ladder import resolve
+
+    return resolve("baseline")
+
+
+def test_results_are_written_as_each_question_finishes(tmp_path: Path, eval_settings: Settings) -> None:
+    """Resumable means saved on the way: while question k is asked, the k-1 before it are on disk."""
+    import time
+
+    path = results_path(tmp_path / "run", "baseline")
+    seen: list[int] = []
+
+    def reply_and_look(messages: list[BaseMessage]) -> str:
+        wanted = len(seen)
+        deadline = time.monotonic() + 5
+        lines = 0
+        while time.monotonic() < deadline:
+            lines = len(path.read_text().splitlines()) if path.exists() else 0
+            if lines >= wanted:
+                break
+            time.sleep(0.01)
+        seen.append(lines)
+        return reply(messages)
+
+    model = ScriptedChatModel().enqueue(*([reply_and_look] * 6))
+    evaluate(request(tmp_path / "run", workers=1), eval_settings, llm=model)
+    assert seen == [0, 1, 2, 3, 4, 5]
+
+
+def test_the_eval_command_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str], eval_settings: Settings) -> None:
+    import argparse
+
+    import evals.cli as cli
+
+    parser = argparse.ArgumentParser(prog="sqlsage")
+    cli.add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args([
+        "eval", "--data", str(SPIDER), "--split", "all", "--limit", "4", "--sample-seed", "3", "--config", "baseline",
+        "+repair", "--out", str(tmp_path / "run"), "--workers", "1", "--no-progress",
+        "--base-url", "http://127.0.0.1:1/v1", "--model", "m",
+    ])
+    seen: dict[str, object] = {}
+    real = cli.evaluate
+
+    def fake(request: EvalRequest, settings: Settings, **kw: object) -> object:
+        seen["request"], seen["settings"] = request, settings
+        return real(request, eval_settings, llm=scripted())
+
+    monkeypatch.setattr(cli, "evaluate", fake)
+    assert args.func(args) == 0
+    req = seen["request"]
+    assert isinstance(req, EvalRequest)
+    assert (req.limit, req.seed, req.configs, req.workers, req.progress) == (4, 3, ("baseline", "+repair"), 1, False)
+    assert seen["settings"].base_url == "http://127.0.0.1:1/v1"  # type: ignore[attr-defined]
+    printed = capsys.readouterr().out
+    assert printed.startswith("| config | n | EX |") and "| +repair | 4 |" in printed and "report.md" in printed
