@@ -16,14 +16,15 @@ the evaluation. ragas is imported only when these run (it takes seconds to impor
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -33,6 +34,8 @@ from agent.errors import LLMUnavailable
 from agent.nodes.answer import format_rows
 from evals.retrieval import context_of, examples_of
 from evals.runner import QuestionResult
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from ragas.embeddings.base import BaseRagasEmbedding
@@ -268,5 +271,17 @@ def evaluate_ragas(
     out: dict[str, Any] = {}
     for config, results in runs.items():
         samples = [sample_of(r, schema_of(r)) for r in list(results)[:limit]]
-        out[config] = asyncio.run(_score_samples(samples, metrics, concurrency))
+        out[config] = _run_to_completion(_score_samples(samples, metrics, concurrency))
     return out
+
+
+def _run_to_completion(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` that also works where this thread already runs an event loop (a notebook, a
+    Playwright or Gradio session in the same process): there the coroutine gets a loop of its own in a
+    short-lived worker thread, and its result or exception comes back here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragas") as pool:
+        return pool.submit(asyncio.run, coro).result()

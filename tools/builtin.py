@@ -86,7 +86,8 @@ def sample_values(ctx: ToolContext, table: str, column: str, limit: int = 20) ->
 
 
 def search_knowledge(ctx: ToolContext, query: str, k: int = 5) -> list[dict[str, Any]] | str:
-    """Search the knowledge store (documentation, business terms, example questions) for text about a topic.
+    """Search the knowledge store (documentation, business terms, what a column or term means, example
+    questions) for text about a topic.
 
     Args:
         query: What to look for, in plain words.
@@ -118,7 +119,8 @@ def make_chart(
     y: str | None = None,
     title: str | None = None,
 ) -> dict[str, Any]:
-    """Make a chart for the user from query results; without columns and rows it charts the last run_sql result.
+    """Make a chart (plot, graph, visualize) for the user from query results; without columns and rows it
+    charts the last run_sql result.
 
     Args:
         columns: Column names of the data (leave out to use the last run_sql result).

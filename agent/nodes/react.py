@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -58,8 +59,8 @@ JSON_PROTOCOL = """Reply with one JSON object at each step:
 NATIVE_PROTOCOL = "Call the tools you need, one at a time. When you can answer, reply with the final answer as text."
 REPEATED = "Repeated an earlier call; it was not run again."
 REPEATED_NOTE = (
-    "You already called {tool} with exactly these arguments; its result is above. Give the final answer now "
-    "(say why if the question cannot be answered)."
+    "You already called {tool} with exactly these arguments. {earlier}\nGive the final answer now, with the "
+    "values from that result (say why if the question cannot be answered)."
 )
 NOT_A_STEP = (
     'Your reply was not a JSON step. Reply with one JSON object: {"thought": ..., "tool": ..., "arguments": {...}} '
@@ -80,8 +81,8 @@ def route(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     registry = ctx.deps.tools
     if not ctx.techniques.tools or registry is None:
         return {"route": "sql"}
-    choices = [t for t in registry.tools if t.name not in SQL_PATH_TOOLS]
-    if not choices:
+    choices = plausible_tools(state["question"], registry.tools)
+    if not choices:  # no tool is named or shares a word with the question: SQL, without a model call
         return {"route": "sql"}
     timer = StepTimer("route", question=state["question"])
     prompt = render(
@@ -98,6 +99,39 @@ def route(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         error = f"The router named no known tool ({reply.text[:200]!r}); taking the SQL path."
         return {"route": "sql", "trace": [timer.finish(error=error, route="sql", tool=None)]}
     return {"route": "tools", "trace": [timer.finish(route="tools", tool=tool)]}
+
+
+# Words too common to tie a question to a tool.
+_COMMON_WORDS = frozenset(
+    "the and for with from that this what which who whom whose when where how many much are is was were be been "
+    "has have had does did do can could should would will shall may might must its it their there them they "
+    "each every all any some one two give show list tell find get use using about into over under than then "
+    "also only not none per of to in on at by or an as a me my our your you i we".split()
+)
+
+
+def words(text: str) -> set[str]:
+    """The content words of a text, lower-cased, a plural 's' dropped (``tracks`` matches ``track``)."""
+    out = set()
+    for word in re.findall(r"[a-z][a-z0-9]+", text.lower().replace("_", " ")):
+        if word not in _COMMON_WORDS and len(word) > 2:
+            out.add(word[:-1] if word.endswith("s") and len(word) > 3 else word)
+    return out
+
+
+def plausible_tools(question: str, tools: Sequence[Tool]) -> list[Tool]:
+    """The tools beyond the SQL path's that the router may choose for this question.
+
+    A question that names a tool by its name (any tool, ``list_tables`` too) may need any of them. Otherwise
+    only the tools sharing a content word with the question (in their name or description) are offered: a
+    question that has nothing to do with any tool goes straight to the SQL path, with no model call and no
+    chance for a small model to misroute it.
+    """
+    others = [t for t in tools if t.name not in SQL_PATH_TOOLS]
+    if any(re.search(rf"(?<!\w){re.escape(t.name)}(?!\w)", question, re.IGNORECASE) for t in tools):
+        return others
+    asked = words(question)
+    return [t for t in others if asked & words(f"{t.name} {t.description}")]
 
 
 def route_schema(tool_names: list[str]) -> dict[str, Any]:
@@ -274,7 +308,9 @@ class _Loop:
     truncated: bool = False
     chart: dict[str, Any] | None = None
     attempts: dict[str, int] = field(default_factory=dict)  # calls made so far, by "tool {arguments}"
-    succeeded: set[str] = field(default_factory=set)  # the calls among them that worked
+    # The calls among them that worked, with what the model was shown: a small model that repeats a call
+    # has usually lost track of its result, so the result is shown again with the request to answer.
+    succeeded: dict[str, str] = field(default_factory=dict)
     only: frozenset[str] | None = None  # the tools the next step may call (None: any)
     stuck: bool = False  # the model repeated a call: the next step must answer
 
@@ -317,7 +353,8 @@ def react(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             # Small models loop on one call: an identical call is run again only to retry a failure, once.
             loop.steps.append(timer.finish(error=REPEATED, thought=action.thought, tool=action.tool,
                                            arguments=action.arguments))
-            observation = REPEATED_NOTE.format(tool=action.tool)
+            earlier = loop.succeeded.get(key) or "Its result is above."
+            observation = REPEATED_NOTE.format(tool=action.tool, earlier=earlier)
             loop.stuck = True  # the next step must answer
         else:
             loop.attempts[key] = loop.attempts.get(key, 0) + 1
@@ -326,11 +363,12 @@ def react(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             # After a failure the next step may only retry that tool or answer: a small model otherwise
             # wanders off to unrelated tools ("I will try another tool").
             failed = not result.ok and action.tool in registry
+            shown = observation_text(action.tool, result)
             if result.ok:
-                loop.succeeded.add(key)
+                loop.succeeded[key] = shown
             loop.only = frozenset({action.tool}) if failed else None
             note = _next_step_note(action.tool, result, limit - loop.tool_calls)
-            observation = f"{observation_text(action.tool, result)}\n\n{note}"
+            observation = f"{shown}\n\n{note}"
         if native:  # OpenAI wants the call answered by a tool message with the call's id
             call_id = action.call_id or f"call_{loop.tool_calls}"
             messages += [AIMessage("", tool_calls=[{"name": action.tool, "args": action.arguments, "id": call_id}]),

@@ -181,3 +181,17 @@ def test_ragas_runs_turn_on_the_answer_and_reach_the_report(tmp_path: Path) -> N
     assert outcome.ragas is not None and outcome.ragas["baseline"]["n"] == 1
     assert "## RAGAS (LLM-judged)" in outcome.files.markdown.read_text()
     assert json.loads(outcome.files.json.read_text())["ragas"]["baseline"]["metrics"]["faithfulness"]["mean"] == 1.0
+
+
+def test_scores_from_inside_a_running_event_loop(schema: Any) -> None:
+    """A caller that already runs a loop in this thread (a notebook, Playwright's sync API in the same test
+    session) still gets its figures: the scoring loop runs in a worker thread instead."""
+    import asyncio
+
+    metrics = build_metrics(FakeJudge(GOOD), ragas_embeddings(BagOfWords()))
+
+    async def caller() -> dict[str, Any]:
+        return evaluate_ragas({"c": [result("q1", "There are 5 singers.", ["singer"])]}, lambda r: schema, metrics)
+
+    out = asyncio.run(caller())["c"]
+    assert out["n"] == 1 and out["metrics"]["faithfulness"]["mean"] == pytest.approx(1.0)
