@@ -56,11 +56,15 @@ class Techniques(BaseSettings):
     link_tables: int = Field(6, ge=1, le=100, description="tables kept by schema linking, before join paths")
     same_db_examples: bool = Field(True, description="examples may come from the database asked about")
     cot: bool = Field(False, description="plan columns, tables and joins as JSON before the SQL; checked")
-    fix_qualifiers: bool = Field(False, description="requalify a column written with the wrong table alias")
+    fix_qualifiers: bool = Field(True, description="requalify a column written with the wrong table alias "
+                                 "(no model call)")
     repair: bool = Field(True, description="repair SQL from the database's error")
     max_repairs: int = Field(2, ge=0, le=10)
     self_consistency: int = Field(1, ge=1, le=16, description="candidates sampled and voted on by their result")
     sc_temperature: float = Field(0.8, ge=0.0, le=2.0, description="temperature of the sampled candidates")
+    sc_repair_each: bool = Field(
+        False, description="repair every failed candidate (slow: up to N repair calls); else only the chosen "
+        "one, and only when no candidate ran")
     answer: bool = Field(True, description="write a one-or-two sentence answer grounded in the rows")
     tools: bool = Field(True, description="let the agent route a question to its tools (ReAct) instead of SQL")
     max_tool_steps: int = Field(5, ge=1, le=20, description="tool calls at most in one ReAct loop")

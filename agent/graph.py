@@ -2,8 +2,9 @@
 
     context → [route → react, when the question needs tools] → [retrieve] → generate → validate →
     execute → answer, with repair on a fixable error (at most N times). With self-consistency, one
-    request samples N candidates, and the graph fans out a branch per candidate (the same validate →
-    execute → repair loop, as a subgraph) whose results are voted on.
+    request samples N candidates, and the graph fans out a branch per candidate (validate → execute, as
+    a subgraph; → repair too with sc_repair_each) whose results are voted on; when none of them ran, the
+    chosen one goes through repair like a single answer.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ from agent.nodes.react import after_route, react, route
 from agent.nodes.repair import repair
 from agent.nodes.retrieve import retrieve, wants_retrieval
 from agent.nodes.validate import validate
-from agent.nodes.vote import after_vote, collect, fan_out, vote
+from agent.nodes.vote import collect, fan_out, vote
 from agent.state import AgentState, Candidate
 from agent.trace import Step
 
 
 def _can_repair(state: AgentState, runtime: Runtime[RunContext]) -> bool:
     t = runtime.context.techniques
-    return t.repair and state.get("error_kind") != "unsafe" and state.get("repairs", 0) < t.max_repairs
+    return (t.repair and state.get("may_repair", True) and state.get("error_kind") != "unsafe"
+            and state.get("repairs", 0) < t.max_repairs)
 
 
 def after_writing(state: AgentState, runtime: Runtime[RunContext]) -> Literal["validate", "repair", "__end__"]:
@@ -77,6 +79,13 @@ def after_routing(
     state: AgentState, runtime: Runtime[RunContext]
 ) -> Literal["react", "retrieve", "generate", "sample"]:
     return "react" if after_route(state) == "react" else to_sql_path(state, runtime)
+
+
+def after_vote(state: AgentState, runtime: Runtime[RunContext]) -> Literal["answer", "repair", "__end__"]:
+    """The chosen candidate is answered; when none ran, the chosen one is repaired (as a single answer is)."""
+    if not state.get("error"):
+        return "answer"
+    return "repair" if _can_repair(state, runtime) else END
 
 
 def start_candidate(state: AgentState, runtime: Runtime[RunContext]) -> Literal["validate", "repair", "collect"]:
@@ -131,6 +140,6 @@ def build_graph(checkpointer: Any = None) -> CompiledStateGraph:
     graph.add_conditional_edges("retrieve", write_sql, ["generate", "sample"])
     graph.add_conditional_edges("sample", fan_out, ["candidate"])
     graph.add_edge("candidate", "vote")
-    graph.add_conditional_edges("vote", after_vote, ["answer", END])
+    graph.add_conditional_edges("vote", after_vote, ["answer", "repair", END])
     graph.add_edge("answer", END)
     return graph.compile(checkpointer=checkpointer)

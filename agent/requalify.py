@@ -2,7 +2,9 @@
 
 Small models trained on Spider often write ``T2.name`` when ``name`` belongs to the table aliased ``T1``.
 When a qualified column is not in its qualifier's table but is in exactly one other table of the same
-SELECT, the qualifier is swapped. Nothing else is touched; anything ambiguous is left to the model.
+SELECT, the qualifier is swapped. When a SELECT joins two tables and swapping the two aliases
+everywhere makes every column fit, that swap is made instead (see ``_swapped``). Nothing else is
+touched; anything ambiguous is left to the model.
 """
 
 from __future__ import annotations
@@ -34,9 +36,14 @@ def requalify(sql: str, schema: Schema, dialect: str = "sqlite") -> tuple[str, l
             if cols is not None:
                 name = table.alias or table.name
                 scope[name.lower()] = (name, cols)
-        for column in select.find_all(exp.Column):
-            if column.find_ancestor(exp.Select) is not select or not column.table:
-                continue
+        qualified = [c for c in select.find_all(exp.Column) if c.find_ancestor(exp.Select) is select and c.table]
+        if _swapped(qualified, scope):
+            first, second = (written for written, _ in scope.values())
+            notes.append(f"{first} <-> {second}: the query reads as if the two aliases were swapped")
+            for column in qualified:
+                column.set("table", exp.to_identifier(second if column.table.lower() == first.lower() else first))
+            continue
+        for column in qualified:
             qualifier, name = column.table.lower(), column.name.lower()
             if qualifier not in scope or name in scope[qualifier][1]:
                 continue
@@ -47,3 +54,19 @@ def requalify(sql: str, schema: Schema, dialect: str = "sqlite") -> tuple[str, l
     if not notes:
         return sql, []
     return tree.sql(dialect=dialect or None), notes
+
+
+def _swapped(columns: list[exp.Column], scope: dict[str, tuple[str, set[str]]]) -> bool:
+    """Two tables, some column not in its qualifier's table, and every column in the *other* table.
+
+    A model writes the SELECT list before the FROM clause, so when it then gives the two aliases the other
+    way round (``SELECT T2.name, count(T1.id) FROM b AS T1 JOIN a AS T2``), swapping them back explains
+    every column at once; fixing only the columns that fail would keep the ones that happen to exist in
+    both tables (a ``name``) pointing at the wrong one.
+    """
+    if len(scope) != 2 or not columns or any(c.table.lower() not in scope for c in columns):
+        return False
+    (q1, (_, cols1)), (q2, (_, cols2)) = scope.items()
+    other = {q1: cols2, q2: cols1}
+    wrong = any(c.name.lower() not in scope[c.table.lower()][1] for c in columns)
+    return wrong and all(c.name.lower() in other[c.table.lower()] for c in columns)

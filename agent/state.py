@@ -40,6 +40,7 @@ class Candidate(TypedDict):
     rows: list[list[Any]]
     truncated: bool
     error: str | None
+    error_kind: ErrorKind | None
 
 
 class AgentState(TypedDict, total=False):
@@ -55,6 +56,7 @@ class AgentState(TypedDict, total=False):
     error: str | None
     error_kind: ErrorKind | None
     repairs: int
+    may_repair: bool  # False in a self-consistency branch unless sc_repair_each: failed candidates just lose
     answer: str | None
     plan: dict[str, Any] | None
     plan_ok: bool | None
@@ -72,7 +74,8 @@ def new_turn(question: str) -> dict[str, Any]:
     """The input of one question: every per-question field reset, the conversation's history kept."""
     return {
         "question": question, "sql": None, "tried_sql": [], "columns": [], "rows": [], "truncated": False,
-        "error": None, "error_kind": None, "repairs": 0, "answer": None, "route": None, "chart": None,
+        "error": None, "error_kind": None, "repairs": 0, "may_repair": True, "answer": None, "route": None,
+        "chart": None,
         "plan": None, "plan_ok": None, "temperature": 0.0, "candidate_index": 0, "draft_sql": None, "samples": [],
         "candidates": None, "trace": None,
     }

@@ -25,8 +25,8 @@ from pydantic import ValidationError
 from agent.config import Techniques
 from agent.errors import SqlsageError
 
-# Zero-shot, the schema in the prompt, one model call: no repair, no written answer.
-BASELINE: dict[str, object] = {"repair": False, "answer": False}
+# Zero-shot, the schema in the prompt, one model call: no repair of any kind, no written answer.
+BASELINE: dict[str, object] = {"repair": False, "fix_qualifiers": False, "answer": False}
 
 REPAIR: dict[str, object] = {**BASELINE, "repair": True}
 # Each rung adds one technique to the one before it (branches noted). Examples never come from the

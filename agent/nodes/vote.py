@@ -10,9 +10,8 @@ winning group: a validated plan first, then the greedy candidate, then the short
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
@@ -25,11 +24,15 @@ from agent.trace import StepTimer
 SHARED_KEYS = ("question", "history", "schema_text", "examples_text")
 
 
-def fan_out(state: AgentState) -> list[Send]:
-    """One branch per sampled candidate; each validates, runs and repairs its own SQL."""
+def fan_out(state: AgentState, runtime: Runtime[RunContext]) -> list[Send]:
+    """One branch per sampled candidate; each validates and runs its own SQL. A failed candidate is
+    repaired in its branch only with ``sc_repair_each``: N repairs at once cost far more than the vote
+    gains, so by default only the chosen candidate is repaired, and only when none of them ran."""
     shared = {k: state[k] for k in SHARED_KEYS if k in state}  # type: ignore[literal-required]
+    each = runtime.context.techniques.sc_repair_each
     return [
-        Send("candidate", {**shared, **s, "candidate_index": i, "repairs": 0, "tried_sql": s.get("tried_sql", [])})
+        Send("candidate", {**shared, **s, "candidate_index": i, "repairs": 0, "may_repair": each,
+                           "tried_sql": s.get("tried_sql", [])})
         for i, s in enumerate(state.get("samples", []))
     ]
 
@@ -40,6 +43,7 @@ def collect(state: AgentState) -> dict[str, Any]:
         "index": state.get("candidate_index", 0), "temperature": state.get("temperature", 0.0),
         "sql": state.get("sql"), "plan_ok": state.get("plan_ok"), "columns": state.get("columns", []),
         "rows": state.get("rows", []), "truncated": state.get("truncated", False), "error": state.get("error"),
+        "error_kind": state.get("error_kind"),
     }
     return {"candidates": [candidate]}
 
@@ -81,9 +85,6 @@ def vote(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return {
         "sql": winner["sql"], "columns": winner["columns"], "rows": winner["rows"],
         "truncated": winner["truncated"], "plan_ok": winner["plan_ok"], "error": winner["error"],
-        "error_kind": "database" if winner["error"] else None, "trace": [step],
+        "error_kind": (winner.get("error_kind") or "database") if winner["error"] else None,
+        "tried_sql": [c["sql"] for c in candidates if c["sql"]], "trace": [step],
     }
-
-
-def after_vote(state: AgentState) -> Literal["answer", "__end__"]:
-    return END if state.get("error") else "answer"

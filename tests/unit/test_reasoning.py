@@ -89,15 +89,42 @@ def test_self_consistency_votes_by_result_not_by_sql_text(settings: Settings) ->
     assert model.kwargs_history[0]["temperature"] > 0
 
 
-def test_self_consistency_candidates_repair_themselves_and_failures_do_not_vote(settings: Settings) -> None:
+def test_with_sc_repair_each_candidates_repair_themselves_and_failures_do_not_vote(settings: Settings) -> None:
     model = ScriptedChatModel().enqueue(
         sql_reply("SELECT COUNT(*) FROM Artists"), "no sql here",  # the two samples
         sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"),  # their repairs
     )
     with Assistant.open(settings, llm=model) as assistant:
-        record = assistant.ask("How many artists?", Techniques(self_consistency=2, max_repairs=1, answer=False))
+        record = assistant.ask("How many artists?", Techniques(self_consistency=2, max_repairs=1, answer=False,
+                                                               sc_repair_each=True))
     assert record.ok and record.rows == [[275]]
     assert [s.node for s in record.trace].count("repair") == 2
+
+
+def test_failed_candidates_are_not_repaired_while_another_one_ran(settings: Settings) -> None:
+    model = ScriptedChatModel().enqueue(sql_reply("SELECT COUNT(*) FROM Artists"),  # fails, and just loses
+                                        sql_reply("SELECT COUNT(*) FROM Artist"))
+    with Assistant.open(settings, llm=model) as assistant:
+        record = assistant.ask("How many artists?", Techniques(self_consistency=2, answer=False))
+    assert record.ok and record.rows == [[275]]
+    nodes = [s.node for s in record.trace]
+    assert "repair" not in nodes and nodes[-2:] == ["vote", "answer"] and len(model.history) == 1
+    assert record.trace[-2].output["failed"][0]["sql"] == "SELECT COUNT(*) FROM Artists"
+
+
+def test_when_no_candidate_ran_the_chosen_one_is_repaired_once(settings: Settings) -> None:
+    model = ScriptedChatModel().enqueue(
+        sql_reply("SELECT COUNT(*) FROM Artists"), sql_reply("SELECT COUNT(*) FROM Singers"),  # both fail
+        sql_reply("SELECT COUNT(*) FROM Artist"),  # the one repair, of the chosen (first) candidate
+    )
+    with Assistant.open(settings, llm=model) as assistant:
+        record = assistant.ask("How many artists?", Techniques(self_consistency=2, answer=False))
+    assert record.ok and record.rows == [[275]]
+    nodes = [s.node for s in record.trace]
+    assert nodes.count("repair") == 1 and nodes[nodes.index("vote") + 1] == "repair"
+    repair_prompt = str(model.history[1][-1].content)
+    assert "FROM Artists" in repair_prompt and "no such table" in repair_prompt.lower()
+    assert record.sql == "SELECT COUNT(*) FROM Artist"
 
 
 def test_the_greedy_draft_joins_the_vote(settings: Settings) -> None:
