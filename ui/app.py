@@ -6,6 +6,7 @@ runs at import, and gradio itself is only imported inside the factory, after ana
 """
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -366,14 +367,39 @@ def _switch_component(gr: Any, switch: Any, value: Any) -> Any:
 
 def serve(app: Any, host: str = "127.0.0.1", port: int | None = None, auth: Credentials | None = None,
           concurrency: int = 4, block: bool = True) -> str:
-    """Queue and launch ``app``; returns its local URL once the server answers (``block=False`` for tests)."""
+    """Queue and launch ``app``; returns its local URL once the server answers (``block=False`` for tests).
+
+    Gradio's own check that the page answers gives up after one 3-second try and then asks for a share
+    link; on two busy cores that happens. The page is waited for here instead, patiently and without any
+    proxy (it is on this machine)."""
     app.queue(default_concurrency_limit=concurrency)
     _, local_url, _ = app.launch(
         server_name=host, server_port=port, share=False, show_error=True, quiet=True, auth=auth,
         auth_message="sqlsage: log in to ask questions about the data." if auth else None,
         prevent_thread_lock=True, theme=_theme(), css=APP_CSS, footer_links=[], ssr_mode=False,
+        _frontend=False,
     )
-    return str(local_url).rstrip("/")
+    url = str(local_url).rstrip("/")
+    wait_until_answering(url)
+    return url
+
+
+def wait_until_answering(url: str, timeout_s: float = 60.0) -> None:
+    """Return once ``url`` answers an HTTP request (any status below 500); raise a clear error otherwise."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    problem = "no answer"
+    with httpx.Client(trust_env=False, timeout=5.0) as client:
+        while time.monotonic() < deadline:
+            try:
+                if client.head(url).status_code < 500:
+                    return
+                problem = "a server error"
+            except httpx.HTTPError as err:
+                problem = type(err).__name__
+            time.sleep(0.5)
+    raise RuntimeError(f"The chat UI at {url} did not answer within {timeout_s:.0f} s ({problem}).")
 
 
 def launch(settings: Settings, auth: Credentials | None = None) -> None:

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One Chromium for the browser tests, closed after them: Playwright's sync API keeps an event loop
     running in this thread while it is open, which other tests' ``asyncio.run`` would trip over."""

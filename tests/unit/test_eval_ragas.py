@@ -187,11 +187,14 @@ def test_scores_from_inside_a_running_event_loop(schema: Any) -> None:
     """A caller that already runs a loop in this thread (a notebook, Playwright's sync API in the same test
     session) still gets its figures: the scoring loop runs in a worker thread instead."""
     import asyncio
+    import concurrent.futures
 
     metrics = build_metrics(FakeJudge(GOOD), ragas_embeddings(BagOfWords()))
 
     async def caller() -> dict[str, Any]:
         return evaluate_ragas({"c": [result("q1", "There are 5 singers.", ["singer"])]}, lambda r: schema, metrics)
 
-    out = asyncio.run(caller())["c"]
+    # In a thread of its own, so that the caller's loop is the only one (the test session may run another).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        out = pool.submit(asyncio.run, caller()).result()["c"]
     assert out["n"] == 1 and out["metrics"]["faithfulness"]["mean"] == pytest.approx(1.0)

@@ -95,3 +95,11 @@ def test_sqlsage_ui_prints_its_url_and_requires_the_login(tmp_path: Path, chinoo
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_waiting_for_a_page_that_never_answers_says_so() -> None:
+    from ui.app import wait_until_answering
+
+    port = free_port()  # nothing listens there
+    with pytest.raises(RuntimeError, match=rf"127.0.0.1:{port} did not answer within 1 s \(ConnectError\)"):
+        wait_until_answering(f"http://127.0.0.1:{port}", timeout_s=1.0)
