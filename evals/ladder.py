@@ -48,6 +48,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     "+cot": {**VALUES, "cot": True},  # a branch off +values
     "+self-consistency": {**VALUES, "self_consistency": 4},  # a branch off +values
     "full": {**HYDE, "self_consistency": 4},  # the greedy HyDE draft joins the four samples in the vote
+    # No examples, so every prompt is the schema (cached by the server) plus the question: one call.
+    "fast": {**FIX_QUALIFIERS, "values": True, "self_consistency": 4},
 }
 
 
