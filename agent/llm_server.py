@@ -165,8 +165,18 @@ def serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    threading.Thread(target=watch_parent, args=(os.getppid(), stop), daemon=True).start()
     stop.wait()
     os._exit(0)  # skip native destructors that may wait on in-flight requests
+
+
+def watch_parent(parent: int, stop: threading.Event, poll_s: float = 1.0) -> None:
+    """Set ``stop`` once the process that started us is gone (we are re-parented). The server runs in a
+    session of its own, so a parent ended by SIGTERM or SIGKILL, which runs no atexit handler, would
+    otherwise leave it serving, holding its memory and port, forever."""
+    while not stop.wait(poll_s):
+        if os.getppid() != parent:
+            stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

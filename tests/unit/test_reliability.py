@@ -273,3 +273,19 @@ def test_a_database_file_overwritten_with_garbage_is_a_database_error_not_a_mode
         pytest.xfail(f"KNOWN BUG: 'file is not a database' is treated as fixable SQL ({broken.error_kind}); "
                      "agent/db.py _UNAVAILABLE should match it (see the report)")
     assert len(model.history) == 2  # no repairs spent on a broken file
+
+
+def test_the_model_server_stops_once_its_parent_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server runs in a session of its own: a parent killed without atexit must not leave it serving."""
+    from agent import llm_server
+
+    stop = threading.Event()
+    parent = [4242]
+    monkeypatch.setattr(llm_server.os, "getppid", lambda: parent[0])
+    watcher = threading.Thread(target=llm_server.watch_parent, args=(4242, stop, 0.01), daemon=True)
+    watcher.start()
+    time.sleep(0.05)
+    assert not stop.is_set()  # the parent is still there
+    parent[0] = 1  # re-parented: the process that started us has died
+    watcher.join(2.0)
+    assert stop.is_set() and not watcher.is_alive()
