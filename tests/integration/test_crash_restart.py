@@ -56,6 +56,7 @@ CHILD = textwrap.dedent('''
     model = ScriptedChatModel().enqueue(*[reply] * 100_000)
     knowledge = open_knowledge(settings)
     knowledge.store.count("doc")  # open the collection before saying ready
+    knowledge.store.embedder.embed(["warm up"])  # build the embedding model too: the kills are for asking, indexing
     assistant = Assistant.open(settings, llm=model, conversations=True, knowledge=knowledge)
     print("READY", flush=True)
     techniques = Techniques(answer=False, repair=False)
