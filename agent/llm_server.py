@@ -15,13 +15,12 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.errors import LLMUnavailable
+from agent.waiting import wait_until_answering
 
 _READY_PREFIX = "LISTENING "
 _FAILED_PREFIX = "FAILED "
@@ -128,16 +127,11 @@ def _read_line_with_timeout(proc: subprocess.Popen[str], timeout_s: float) -> st
 
 
 def _wait_healthy(root_url: str, deadline: float) -> None:
-    while True:
-        try:
-            with urllib.request.urlopen(f"{root_url}/health", timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise LLMUnavailable(f"The local model server at {root_url} never became healthy.")
-        time.sleep(0.2)
+    try:
+        wait_until_answering(f"{root_url}/health", max(0.0, deadline - time.monotonic()), method="GET",
+                             accept=lambda status: status == 200)
+    except TimeoutError:
+        raise LLMUnavailable(f"The local model server at {root_url} never became healthy.") from None
 
 
 def serve(args: argparse.Namespace) -> int:

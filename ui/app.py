@@ -6,7 +6,6 @@ runs at import, and gradio itself is only imported inside the factory, after ana
 """
 
 import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -385,21 +384,13 @@ def serve(app: Any, host: str = "127.0.0.1", port: int | None = None, auth: Cred
 
 
 def wait_until_answering(url: str, timeout_s: float = 60.0) -> None:
-    """Return once ``url`` answers an HTTP request (any status below 500); raise a clear error otherwise."""
-    import httpx
+    """Return once the UI at ``url`` answers an HTTP request (any status below 500); raise a clear error."""
+    from agent import waiting
 
-    deadline = time.monotonic() + timeout_s
-    problem = "no answer"
-    with httpx.Client(trust_env=False, timeout=5.0) as client:
-        while time.monotonic() < deadline:
-            try:
-                if client.head(url).status_code < 500:
-                    return
-                problem = "a server error"
-            except httpx.HTTPError as err:
-                problem = type(err).__name__
-            time.sleep(0.5)
-    raise RuntimeError(f"The chat UI at {url} did not answer within {timeout_s:.0f} s ({problem}).")
+    try:
+        waiting.wait_until_answering(url, timeout_s)
+    except TimeoutError as err:
+        raise RuntimeError(f"The chat UI at {err}.") from None
 
 
 def launch(settings: Settings, auth: Credentials | None = None) -> None:
