@@ -40,6 +40,7 @@ class EvalRequest:
     split: str = "all"
     limit: int | None = None
     seed: int | None = None
+    by_database: bool = False  # ask the chosen questions database by database
     configs: tuple[str, ...] = ("baseline",)
     out: Path | None = None
     workers: int = 2
@@ -97,7 +98,7 @@ def evaluate(
     configs = resolve_configs(request.configs, request.ragas)
     questions = select(
         load_questions(request.data, request.db_dir, request.db_url or settings.db_url),
-        request.split, request.limit, request.seed,  # type: ignore[arg-type]
+        request.split, request.limit, request.seed, request.by_database,  # type: ignore[arg-type]
     )
     out_dir = request.out or default_out_dir()
     options = RunOptions(out_dir, request.workers, request.timeout_s, request.progress)
@@ -131,6 +132,7 @@ def evaluate(
             knowledge.close()
     info = {
         "data": str(request.data), "split": request.split, "limit": request.limit, "sample_seed": request.seed,
+        "by_database": request.by_database,
         "questions": len(questions), "databases": len({q.db_id for q in questions}),
         "configs": {name: _changed(t) for name, t in configs.items()},
         "model": endpoint.model if endpoint else type(llm).__name__,
@@ -182,7 +184,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     request = EvalRequest(
         data=args.data, db_dir=args.db_dir, db_url=args.db_url, split=args.split, limit=args.limit,
-        seed=args.sample_seed, configs=tuple(args.config), out=args.out, workers=args.workers, ragas=args.ragas,
+        seed=args.sample_seed, by_database=args.by_database, configs=tuple(args.config), out=args.out, workers=args.workers, ragas=args.ragas,
         ragas_limit=args.ragas_limit, timeout_s=args.query_timeout, progress=not args.no_progress,
         knowledge=args.knowledge,
     )
@@ -241,6 +243,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     ev.add_argument("--split", choices=SPLITS, default="all", help="'heldout': only the held-out Spider databases")
     ev.add_argument("--limit", type=int, help="ask only this many questions")
     ev.add_argument("--sample-seed", type=int, help="shuffle the questions with this seed before --limit")
+    ev.add_argument("--by-database", action="store_true",
+                    help="ask the chosen questions database by database, as a user does (the same questions; "
+                    "the model server keeps each schema cached)")
     ev.add_argument("--config", nargs="+", default=["baseline"], metavar="NAME",
                     help="configurations of the technique ladder (evals/ladder.py), e.g. baseline +repair")
     ev.add_argument("--out", type=Path, help="output folder (default: var/eval/<timestamp>)")

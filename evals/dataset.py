@@ -173,11 +173,16 @@ def load_questions(path: Path, db_dir: Path | None = None, db_url: str | None = 
 
 
 def select(
-    questions: Sequence[EvalQuestion], split: Split = "all", limit: int | None = None, seed: int | None = None
+    questions: Sequence[EvalQuestion], split: Split = "all", limit: int | None = None, seed: int | None = None,
+    by_database: bool = False,
 ) -> list[EvalQuestion]:
     """The questions of ``split``, shuffled with ``seed`` (kept in file order without one), the first
     ``limit`` of them. Deterministic; a larger limit extends a smaller one (so a run can be resumed
-    with more questions)."""
+    with more questions).
+
+    ``by_database`` asks the same chosen questions database by database (databases in order of their
+    first question, each one's questions in the chosen order), as a user asks: the model server's
+    cached schema prefix then serves every question after a database's first."""
     if split not in SPLITS:
         raise DatasetError(f"Unknown split {split!r}; known: {', '.join(SPLITS)}.")
     chosen = list(questions)
@@ -192,4 +197,7 @@ def select(
         if limit < 1:
             raise DatasetError("--limit must be at least 1.")
         chosen = chosen[:limit]
+    if by_database:
+        first = {q.db_id: i for i, q in reversed(list(enumerate(chosen)))}
+        chosen.sort(key=lambda q: first[q.db_id])  # stable: each database keeps its questions' order
     return chosen

@@ -78,6 +78,18 @@ def test_sampling_is_deterministic_and_a_larger_limit_extends_a_smaller_one() ->
     assert select(questions, limit=5) == questions[:5]  # no seed: file order
 
 
+def test_by_database_asks_the_same_questions_one_database_after_another() -> None:
+    questions = _questions(50)
+    shuffled = select(questions, limit=20, seed=0)
+    grouped = select(questions, limit=20, seed=0, by_database=True)
+    assert sorted(q.qid for q in grouped) == sorted(q.qid for q in shuffled)
+    dbs = [q.db_id for q in grouped]
+    assert dbs == sorted(dbs, key=dbs.index)  # each database's questions together
+    assert [q.db_id for q in grouped][0] == shuffled[0].db_id  # databases in order of their first question
+    for db in {q.db_id for q in shuffled}:  # each database keeps its questions' shuffled order
+        assert [q for q in grouped if q.db_id == db] == [q for q in shuffled if q.db_id == db]
+
+
 def test_heldout_split_keeps_only_heldout_databases() -> None:
     held = sorted(heldout_db_ids())
     questions = [EvalQuestion(f"{db}/{i}", db, "q", "SELECT 1", "sqlite://") for i, db in enumerate([*held, "other"])]
