@@ -1,6 +1,7 @@
 """The chat model: built from config, reached only through langchain-openai's ChatOpenAI.
 
-``open_endpoint`` starts the embedded llama.cpp server when no other endpoint is configured.
+``open_endpoint`` starts the embedded llama.cpp server when no other endpoint is configured;
+``EndpointStarter`` does that in the background while the caller opens everything else.
 ``call`` is the one place a node talks to the model: it turns transport failures into LLMUnavailable
 and reports the tokens used.
 """
@@ -8,7 +9,9 @@ and reports the tokens used.
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +45,36 @@ def open_endpoint(settings: Settings) -> tuple[Endpoint, LocalServer | None]:
         return Endpoint(settings.base_url, settings.endpoint_model_name(), settings.endpoint_api_key()), None
     server = start_local_server(settings)
     return Endpoint(server.base_url, settings.local_model, "not-needed"), server
+
+
+class EndpointStarter:
+    """``open_endpoint`` in a background thread: the local model server loads (seconds) while the caller
+    opens the knowledge store and the tools. ``result()`` waits for it and raises what it raised;
+    ``close()`` stops the server it started (idempotent, and harmless once an Assistant owns it)."""
+
+    def __init__(self, settings: Settings,
+                 opener: Callable[[Settings], tuple[Endpoint, LocalServer | None]] = open_endpoint) -> None:
+        self._box: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, args=(opener, settings), name="model-start", daemon=True)
+        self._thread.start()
+
+    def _run(self, opener: Callable[[Settings], tuple[Endpoint, LocalServer | None]], settings: Settings) -> None:
+        try:
+            self._box["value"] = opener(settings)
+        except BaseException as err:  # handed to whoever waits, in their thread
+            self._box["error"] = err
+
+    def result(self) -> tuple[Endpoint, LocalServer | None]:
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["value"]  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._thread.join()
+        server = self._box.get("value", (None, None))[1]
+        if server is not None:
+            server.stop()
 
 
 def build_chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:

@@ -18,7 +18,7 @@ from agent.deps import Deps, RunContext
 from agent.errors import SqlsageError, UserInputError
 from agent.graph import build_graph
 from agent.guard import check_sql
-from agent.llm import build_chat_model, open_endpoint
+from agent.llm import EndpointStarter, build_chat_model, open_endpoint
 from agent.llm_server import LocalServer
 from agent.shared_state import open_chroma_client, open_postgres_checkpointer, open_sqlite_checkpointer
 from agent.state import new_turn
@@ -90,9 +90,11 @@ class Assistant:
     def open(
         cls, settings: Settings, llm: BaseChatModel | None = None, conversations: bool = False,
         knowledge: Retriever | None = None, tools: ToolRegistry | None = None,
+        starting: EndpointStarter | None = None,
     ) -> Assistant:
-        """Open the database first (cheap, and the likeliest user mistake), then the model endpoint.
-        With ``conversations``, threads are kept in SQLite under the data folder and survive restarts.
+        """Open the database first (cheap, and the likeliest user mistake), then the model endpoint
+        (``starting``'s, when it was set off in the background beforehand). With ``conversations``,
+        threads are kept in SQLite under the data folder and survive restarts.
         ``knowledge`` (see ``open_knowledge``) enables the retrieval techniques and remembering examples;
         ``tools`` (``tools.registry.ToolRegistry.default()``) the tools the agent may route a question to."""
         db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
@@ -100,10 +102,12 @@ class Assistant:
         try:
             checkpointer = open_checkpointer(settings) if conversations else None
             if llm is None:
-                endpoint, server = open_endpoint(settings)
+                endpoint, server = starting.result() if starting else open_endpoint(settings)
                 llm = build_chat_model(settings, endpoint)
         except BaseException:
             db.close()
+            if starting is not None:
+                starting.close()
             raise
         return cls(settings, Deps(llm=llm, db=db, knowledge=knowledge, tools=tools), server, checkpointer)
 

@@ -184,7 +184,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     request = EvalRequest(
         data=args.data, db_dir=args.db_dir, db_url=args.db_url, split=args.split, limit=args.limit,
-        seed=args.sample_seed, by_database=args.by_database, configs=tuple(args.config), out=args.out, workers=args.workers, ragas=args.ragas,
+        seed=args.sample_seed, by_database=args.by_database, configs=tuple(args.config), out=args.out,
+        workers=args.workers, ragas=args.ragas,
         ragas_limit=args.ragas_limit, timeout_s=args.query_timeout, progress=not args.no_progress,
         knowledge=args.knowledge,
     )

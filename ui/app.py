@@ -401,12 +401,19 @@ def launch(settings: Settings, auth: Credentials | None = None) -> None:
 
     print(f"Opening {mask_url(settings.db_url)} and starting the model…", flush=True)
     Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap).close()  # the likeliest mistake, first
+    from agent.llm import EndpointStarter
     from tools.registry import ToolRegistry
 
-    knowledge = open_knowledge(settings)
-    tools = ToolRegistry.default(settings.tool_specs)
+    starting = EndpointStarter(settings)  # the model server loads while the store and the tools open
     try:
-        with Assistant.open(settings, conversations=True, knowledge=knowledge, tools=tools) as assistant, \
+        knowledge = open_knowledge(settings)
+    except BaseException:
+        starting.close()
+        raise
+    try:
+        tools = ToolRegistry.default(settings.tool_specs)
+        with Assistant.open(settings, conversations=True, knowledge=knowledge, tools=tools,
+                            starting=starting) as assistant, \
                 HistoryStore(settings.data_dir / "ui.sqlite") as history:
             pool = AssistantPool(assistant)
             app = build_app(assistant, history=history, pool=pool)
@@ -419,4 +426,5 @@ def launch(settings: Settings, auth: Credentials | None = None) -> None:
                 pool.close()
                 app.sqlsage_controller.close()
     finally:
+        starting.close()
         knowledge.close()

@@ -289,3 +289,45 @@ def test_the_model_server_stops_once_its_parent_is_gone(monkeypatch: pytest.Monk
     parent[0] = 1  # re-parented: the process that started us has died
     watcher.join(2.0)
     assert stop.is_set() and not watcher.is_alive()
+
+
+@dataclass
+class _StoppableServer:
+    stops: int = 0
+
+    def stop(self) -> None:
+        self.stops += 1
+
+
+def test_the_model_server_starts_in_the_background_and_is_stopped_if_nobody_takes_it(settings: Settings) -> None:
+    from agent.llm import EndpointStarter
+
+    began = threading.Event()
+    go = threading.Event()
+    server = _StoppableServer()
+
+    def slow_open(_: Settings) -> tuple[Endpoint, Any]:
+        began.set()
+        assert go.wait(5)
+        return Endpoint("http://127.0.0.1:9/v1", "m", "k"), server
+
+    starting = EndpointStarter(settings, opener=slow_open)
+    assert began.wait(5)  # it runs while the caller does other work
+    go.set()
+    endpoint, started = starting.result()
+    assert endpoint.model == "m" and started is server
+    starting.close()
+    assert server.stops == 1
+
+
+def test_a_background_start_that_failed_raises_for_whoever_waits(settings: Settings) -> None:
+    from agent.errors import LLMUnavailable
+    from agent.llm import EndpointStarter
+
+    def failing(_: Settings) -> tuple[Endpoint, Any]:
+        raise LLMUnavailable("The local model server could not start: port in use.")
+
+    starting = EndpointStarter(settings, opener=failing)
+    with pytest.raises(LLMUnavailable, match="port in use"):
+        Assistant.open(settings, starting=starting)
+    starting.close()  # nothing started, nothing to stop
