@@ -54,6 +54,8 @@ class Techniques(BaseSettings):
     values: bool = Field(False, description="match literals in the question to stored column values")
     schema_linking: bool = Field(False, description="only the relevant tables (and their join paths) in the prompt")
     link_tables: int = Field(6, ge=1, le=100, description="tables kept by schema linking, before join paths")
+    prompt_budget: int = Field(0, ge=0, description="cap on the prompt's estimated tokens (0: none): the least "
+                               "similar examples, then the least relevant tables, then sample rows are left out")
     same_db_examples: bool = Field(True, description="examples may come from the database asked about")
     cot: bool = Field(False, description="plan columns, tables and joins as JSON before the SQL; checked")
     fix_qualifiers: bool = Field(True, description="requalify a column written with the wrong table alias "

@@ -1,6 +1,7 @@
 """Deterministic retrieval precision and recall: did the prompt hold the schema the gold query needs?
 
-"Retrieved" is what went into the prompt: the ``context`` step's ``tables`` and ``columns``
+"Retrieved" is what went into the prompt: the ``context`` step's ``tables`` and ``columns``, or the
+``retrieve`` step's when schema linking (or the prompt budget) left some tables out
 (``"Table.column"``). "Relevant" is what the gold query touches: :func:`evals.sqlshape.sql_elements`.
 Everything is compared lower-cased.
 
@@ -82,6 +83,9 @@ def scores_for_trace(trace: Sequence[dict[str, Any]], gold_sql: str, dialect: st
     context = context_of(trace)
     if context is None:
         return None
+    linked = [s.get("output") or {} for s in trace if s.get("node") == "retrieve"]
+    if linked and "tables" in linked[-1]:  # schema linking (or the prompt budget) showed only some tables
+        context = linked[-1]
     return retrieval_scores(context.get("tables") or [], context.get("columns") or [], gold_sql, dialect)
 
 

@@ -236,6 +236,9 @@ class RunOptions:
 def _check_resumable(done: dict[str, QuestionResult], questions: Sequence[EvalQuestion], techniques: Techniques,
                      path: Path) -> None:
     wanted = techniques.model_dump(mode="json")
+    # A switch added since the run was recorded, asked for at its default, changes nothing: a new
+    # switch's default keeps the old behaviour.
+    defaults = Techniques().model_dump(mode="json")
     for q in questions:
         old = done.get(q.qid)
         if old is None:
@@ -243,10 +246,11 @@ def _check_resumable(done: dict[str, QuestionResult], questions: Sequence[EvalQu
         if old.question != q.question or old.gold != q.gold:
             raise RunError(f"{path} holds another question under id {q.qid!r}: it belongs to another data file. "
                            "Use a new --out folder.")
-        if old.techniques != wanted:
-            changed = {k: (old.techniques.get(k, "(absent)"), wanted.get(k, "(absent)"))
-                       for k in sorted(old.techniques.keys() | wanted.keys())
-                       if old.techniques.get(k, "(absent)") != wanted.get(k, "(absent)")}
+        then = {k: old.techniques.get(k, defaults.get(k, "(absent)")) for k in old.techniques.keys() | wanted.keys()}
+        if then != wanted:
+            changed = {k: (then.get(k, "(absent)"), wanted.get(k, "(absent)"))
+                       for k in sorted(then.keys() | wanted.keys())
+                       if then.get(k, "(absent)") != wanted.get(k, "(absent)")}
             shown = ", ".join(f"{k}: {a} then, {b} now" for k, (a, b) in changed.items())
             raise RunError(f"{path} was run with other techniques ({shown}). Use a new --out folder.")
 

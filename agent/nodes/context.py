@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
+from agent.nodes.retrieve import prompt_tokens, wants_retrieval
 from agent.state import AgentState
 from agent.trace import StepTimer
 
@@ -15,10 +16,18 @@ def gather_context(state: AgentState, runtime: Runtime[RunContext]) -> dict[str,
     ctx = runtime.context
     timer = StepTimer("context", question=state["question"])
     schema = ctx.deps.db.schema()
-    text = schema.render(sample_rows=ctx.techniques.sample_rows)
+    t = ctx.techniques
+    text = schema.render(sample_rows=t.sample_rows)
+    extra: dict[str, Any] = {}
+    if t.prompt_budget and t.sample_rows and not wants_retrieval(runtime):
+        # Without the knowledge store only the sample rows can go (retrieval cuts tables too).
+        if prompt_tokens(state, ctx, text, "") > t.prompt_budget:
+            text = schema.render(sample_rows=0)
+            extra["budget"] = {"limit": t.prompt_budget, "estimated_tokens": prompt_tokens(state, ctx, text, ""),
+                               "sample_rows_dropped": True}
     step = timer.finish(
         tables=[t.name for t in schema.tables],
         columns=[f"{t.name}.{c.name}" for t in schema.tables for c in t.columns],
-        schema_chars=len(text),
+        schema_chars=len(text), **extra,
     )
     return {"schema_text": text, "trace": [step]}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from langgraph.runtime import Runtime
 
+from agent.budget import Fitted, SchemaView, estimate_tokens, fit, smaller_schemas
 from agent.deps import RunContext
 from agent.llm import call_recorded, extract_sql
 from agent.nodes.common import system_message, user_message
@@ -16,8 +18,16 @@ from agent.trace import StepTimer
 def wants_retrieval(runtime: Runtime[RunContext]) -> bool:
     t = runtime.context.techniques
     return runtime.context.deps.knowledge is not None and bool(
-        t.few_shot or t.values or t.schema_linking or t.hyde or t.difficulty
+        t.few_shot or t.values or t.schema_linking or t.hyde or t.difficulty or t.prompt_budget
     )
+
+
+def prompt_tokens(state: AgentState, ctx: RunContext, schema_text: str, examples_text: str) -> int:
+    """The estimated tokens of the prompt that generation will send with this schema and these examples."""
+    name = "generate_cot" if ctx.techniques.cot else "generate"
+    messages = [system_message({**state, "schema_text": schema_text}, ctx),  # type: ignore[typeddict-item]
+                user_message(name, state, ctx, examples=examples_text)]
+    return sum(estimate_tokens(str(m.content)) for m in messages)
 
 
 def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -30,13 +40,39 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     question = state["question"]
     timer = StepTimer("retrieve", question=question)
     output: dict[str, Any] = {}
+    schema = db.schema()
+    ranking: list[list[tuple[str, float]]] = []  # the tables by relevance, asked for at most once
+
+    def ranked() -> list[tuple[str, float]]:
+        if not ranking:
+            ranking.append(knowledge.tables(question, db.key, k=len(schema.tables)))
+        return ranking[0]
+
+    def within_budget(first: SchemaView, kept: list[Any], extra: str, must: set[str]) -> Fitted[Any]:
+        def schemas() -> Iterator[SchemaView]:  # ever smaller; the tables are ranked only if it comes to that
+            yield first
+            yield from smaller_schemas(schema, ranked(), must, t.sample_rows, link_tables,
+                                       start=None if first.tables is None else set(first.tables))
+
+        return fit(t.prompt_budget, lambda v, ex: prompt_tokens(state, ctx, v.text, render_examples(ex) + extra),
+                   kept, schemas())
+
+    values = knowledge.values(question, db.key) if t.values else []
+    output["values"] = describe(values)
+    must = {v.table for v in values}
+    view = SchemaView(state["schema_text"])
 
     draft = None
     if t.hyde or t.difficulty:  # a hypothetical answer to search with (HyDE), and to predict hardness from
-        messages = [system_message(state, ctx), user_message("generate", state, ctx, examples="")]
+        if t.prompt_budget:  # the draft's prompt must fit too (a schema of hundreds of tables)
+            view = within_budget(view, [], "", must).schema
+        messages = [system_message({**state, "schema_text": view.text}, ctx),  # type: ignore[typeddict-item]
+                    user_message("generate", state, ctx, examples="")]
         reply = call_recorded(timer, ctx.deps.llm, messages, temperature=0.0)
         draft = extract_sql(reply.text)
         output["draft_sql"] = draft
+        if draft:
+            must |= set(sql_elements(draft, db.dialect).tables)
     predicted = hardness(draft, db.dialect) if (t.difficulty and draft) else None
     output["predicted_hardness"] = predicted
 
@@ -47,20 +83,29 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             draft_sql=draft if t.hyde else None, prefer_hardness=predicted,
         )
         output["examples"] = describe(examples)
-    values = knowledge.values(question, db.key) if t.values else []
-    output["values"] = describe(values)
 
-    update: dict[str, Any] = {"examples_text": render_examples(examples) + render_values(values), "draft_sql": draft}
     if t.schema_linking:
-        schema = db.schema()
-        ranked = knowledge.tables(question, db.key, k=len(schema.tables))
-        must = {v.table for v in values}
-        if draft:
-            must |= set(sql_elements(draft, db.dialect).tables)
-        chosen = link_tables(schema, ranked, must, t.link_tables)
-        output["table_scores"] = [{"table": n, "score": round(s, 4)} for n, s in ranked]
-        output["tables"] = sorted(chosen)
-        output["columns"] = [f"{tb.name}.{c.name}" for tb in schema.tables if tb.name.lower() in chosen
-                             for c in tb.columns]
-        update["schema_text"] = schema.render(sample_rows=t.sample_rows, only=chosen)
+        output["table_scores"] = [{"table": n, "score": round(s, 4)} for n, s in ranked()]
+        chosen = frozenset(link_tables(schema, ranked(), must, t.link_tables))
+        if view.tables is not None:
+            chosen &= view.tables
+        view = SchemaView(schema.render(sample_rows=view.sample_rows if view.sample_rows is not None
+                                        else t.sample_rows, only=set(chosen)), chosen, view.sample_rows)
+    values_text = render_values(values)
+    if t.prompt_budget:
+        fitted = within_budget(view, examples, values_text, must)
+        examples, view = fitted.examples, fitted.schema
+        output["budget"] = {"limit": t.prompt_budget, "estimated_tokens": fitted.estimated,
+                            "examples_dropped": fitted.examples_dropped,
+                            "schema_cut": fitted.schema_cut or view.text != state["schema_text"],
+                            "fits": fitted.estimated <= t.prompt_budget}
+        if fitted.examples_dropped:
+            output["examples"] = describe(examples)
+
+    update: dict[str, Any] = {"examples_text": render_examples(examples) + values_text, "draft_sql": draft}
+    if view.tables is not None or view.sample_rows is not None:  # the prompt shows another schema
+        update["schema_text"] = view.text
+        kept = [tb for tb in schema.tables if view.tables is None or tb.name.lower() in view.tables]
+        output["tables"] = sorted(tb.name.lower() for tb in kept)
+        output["columns"] = [f"{tb.name}.{c.name}" for tb in kept for c in tb.columns]
     return update | {"trace": [timer.finish(**output)]}

@@ -51,3 +51,15 @@ def test_scores_come_from_the_context_step_of_a_trace() -> None:
     s = scores_for_trace(trace, "SELECT name FROM singer WHERE age > 3")
     assert s is not None and s.column_recall == 1.0 and s.column_precision == 1.0
     assert scores_for_trace([{"node": "generate", "output": {}}], "SELECT 1") is None
+
+
+def test_a_linked_schema_is_scored_by_what_the_retrieve_step_kept() -> None:
+    context = {"node": "context", "output": {"tables": ["singer", "concert"],
+                                             "columns": ["singer.name", "singer.age", "concert.title"]}}
+    linked = {"node": "retrieve", "output": {"tables": ["singer"], "columns": ["singer.name", "singer.age"]}}
+    gold = "SELECT name FROM singer WHERE age > 3"
+    whole, kept = scores_for_trace([context], gold), scores_for_trace([context, linked], gold)
+    assert whole is not None and kept is not None
+    assert whole.table_precision == 0.5 and kept.table_precision == 1.0 and kept.table_recall == 1.0
+    examples_only = {"node": "retrieve", "output": {"examples": []}}  # no schema linking: the context counts
+    assert scores_for_trace([context, examples_only], gold) == whole

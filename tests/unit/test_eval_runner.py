@@ -244,3 +244,19 @@ def test_the_eval_command_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     assert seen["settings"].base_url == "http://127.0.0.1:1/v1"  # type: ignore[attr-defined]
     printed = capsys.readouterr().out
     assert printed.startswith("| config | n | EX |") and "| +repair | 4 |" in printed and "report.md" in printed
+
+
+def test_a_switch_added_since_the_run_resumes_only_at_its_default(tmp_path: Path, eval_settings: Settings) -> None:
+    out = tmp_path / "run"
+    evaluate(request(out, limit=1), eval_settings, llm=scripted())
+    path = results_path(out, "baseline")
+    line = json.loads(path.read_text())
+    del line["techniques"]["prompt_budget"]  # recorded before the switch existed
+    path.write_text(json.dumps(line) + "\n")
+    model = scripted()
+    outcome = evaluate(request(out, limit=1), eval_settings, llm=model)  # asked at the default: resumed
+    assert outcome.summaries[0].n == 1 and not model.history
+    line["techniques"]["sample_rows"] = 0  # a recorded switch that differs is still refused
+    path.write_text(json.dumps(line) + "\n")
+    with pytest.raises(RunError, match=r"sample_rows: 0 then, 3 now"):
+        evaluate(request(out, limit=1), eval_settings, llm=scripted())

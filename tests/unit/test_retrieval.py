@@ -69,6 +69,23 @@ def test_examples_values_and_linked_schema_reach_the_prompt(settings: Settings, 
     assert retrieve.output["examples"][0]["score"] > 0.5 and "customer" in retrieve.output["tables"]
 
 
+def test_the_budget_cuts_examples_then_tables_and_says_so(settings: Settings, knowledge: Retriever) -> None:
+    from agent.budget import estimate_tokens
+
+    model = ScriptedChatModel().enqueue("```sql\nSELECT COUNT(*) FROM Customer WHERE Country = 'Brazil'\n```")
+    techniques = Techniques(few_shot=3, values=True, same_db_examples=False, answer=False, prompt_budget=700)
+    with Assistant.open(settings, llm=model, knowledge=knowledge) as assistant:
+        record = assistant.ask("How many customers are from brazil?", techniques)
+    assert record.ok and record.rows == [[5]]
+    prompt = "\n".join(str(m.content) for m in model.history[0])
+    assert estimate_tokens(prompt) <= 700
+    assert "CREATE TABLE Customer" in prompt and "Examples of questions" not in prompt
+    retrieve = next(s for s in record.trace if s.node == "retrieve")
+    budget = retrieve.output["budget"]
+    assert budget["fits"] and budget["schema_cut"] and budget["examples_dropped"] == 3
+    assert "customer" in retrieve.output["tables"] and len(retrieve.output["tables"]) < 11
+
+
 def test_hyde_drafts_first_and_reranks_by_skeleton(settings: Settings, knowledge: Retriever) -> None:
     model = ScriptedChatModel().enqueue(
         sql_reply("SELECT count(*) FROM Artist"),  # the draft
@@ -124,6 +141,18 @@ def test_schema_linking_keeps_a_large_schema_small(tmp_path: Path, shared_cache:
     prompt = str(model.history[0][0].content)
     assert "CREATE TABLE captain" in prompt and "CREATE TABLE ship" in prompt
     assert prompt.count("CREATE TABLE") <= 6 and len(db.schema().tables) == 222
+
+    # A prompt budget alone (no schema linking) keeps even the HyDE draft's prompt within it.
+    from agent.budget import estimate_tokens
+
+    model = ScriptedChatModel().enqueue(sql_reply("SELECT name FROM captain"), sql_reply("SELECT name FROM captain"))
+    with Assistant.open(settings, llm=model, knowledge=retriever) as assistant:
+        record = assistant.ask("Which captains command ships heavier than 5000 tons?",
+                               Techniques(hyde=True, prompt_budget=1500, answer=False))
+    assert len(model.history) == 2 and record.ok
+    for messages in model.history:  # the draft, then the answer
+        prompt = "\n".join(str(m.content) for m in messages)
+        assert estimate_tokens(prompt) <= 1500 and "CREATE TABLE captain" in prompt and "CREATE TABLE ship" in prompt
     retriever.close()
 
 
