@@ -34,7 +34,7 @@ def start_local_server(settings: Settings) -> LocalServer:
     options = ServerOptions(
         model_path=model_path, alias=settings.local_model, threads=settings.threads,
         parallel_slots=settings.parallel_slots, ctx_per_slot=settings.ctx_per_slot,
-        prompt_cache_mib=settings.prompt_cache_mib,
+        prompt_cache_mib=settings.prompt_cache_mib, kv_cache_type=settings.kv_cache_type,
     )
     return LocalServer.start(options, timeout_s=settings.server_start_timeout_s)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from agent.errors import LLMUnavailable
 from agent.waiting import wait_until_answering
 
+KV_CACHE_TYPES = ("f16", "q8_0")
 _READY_PREFIX = "LISTENING "
 _FAILED_PREFIX = "FAILED "
 
@@ -34,6 +35,7 @@ class ServerOptions:
     parallel_slots: int = 4
     ctx_per_slot: int = 4096
     prompt_cache_mib: int = 512
+    kv_cache_type: str = "f16"  # or "q8_0": half the memory for the slots' and the cached prompts' keys and values
     port: int = 0
     host: str = "127.0.0.1"
 
@@ -42,7 +44,7 @@ class ServerOptions:
             sys.executable, "-m", "agent.llm_server",
             "--model", str(self.model_path), "--alias", self.alias, "--threads", str(self.threads),
             "--parallel", str(self.parallel_slots), "--ctx-per-slot", str(self.ctx_per_slot),
-            "--prompt-cache-mib", str(self.prompt_cache_mib),
+            "--prompt-cache-mib", str(self.prompt_cache_mib), "--kv-cache-type", self.kv_cache_type,
             "--port", str(self.port), "--host", self.host,
         ]
 
@@ -148,6 +150,8 @@ def serve(args: argparse.Namespace) -> int:
     params.use_jinja = True
     params.cache_prompt = True
     params.cache_ram_mib = args.prompt_cache_mib  # prefixes saved from one slot are restored into another
+    kv_type = getattr(xllamacpp.ggml_type, f"GGML_TYPE_{args.kv_cache_type.upper()}")
+    params.cache_type_k = params.cache_type_v = kv_type
     params.hostnames = [args.host]
     params.port = args.port
     try:
@@ -181,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--ctx-per-slot", type=int, default=4096)
     parser.add_argument("--prompt-cache-mib", type=int, default=512)
+    parser.add_argument("--kv-cache-type", choices=KV_CACHE_TYPES, default="f16")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
     return serve(parser.parse_args(argv))

@@ -331,3 +331,13 @@ def test_a_background_start_that_failed_raises_for_whoever_waits(settings: Setti
     with pytest.raises(LLMUnavailable, match="port in use"):
         Assistant.open(settings, starting=starting)
     starting.close()  # nothing started, nothing to stop
+
+
+def test_the_model_server_command_carries_its_memory_settings() -> None:
+    from agent.llm_server import KV_CACHE_TYPES, ServerOptions, main
+
+    argv = ServerOptions(Path("m.gguf"), "alias", 2, prompt_cache_mib=256, kv_cache_type="q8_0").argv()
+    assert argv[argv.index("--prompt-cache-mib") + 1] == "256" and argv[argv.index("--kv-cache-type") + 1] == "q8_0"
+    assert "q8_0" in KV_CACHE_TYPES
+    with pytest.raises(SystemExit):  # a type llama.cpp is not asked to use is refused before anything loads
+        main(["--model", "m.gguf", "--kv-cache-type", "q4_1"])
