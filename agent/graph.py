@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -42,19 +43,19 @@ def after_writing(state: AgentState, runtime: Runtime[RunContext]) -> Literal["v
         return "validate"
     if _can_repair(state, runtime):
         return "repair"
-    return "validate" if state.get("error_kind") == "plan" else END
+    return "validate" if state.get("error_kind") == "plan" else "__end__"
 
 
 def after_validate(state: AgentState, runtime: Runtime[RunContext]) -> Literal["execute", "repair", "__end__"]:
     if not state.get("error"):
         return "execute"
-    return "repair" if _can_repair(state, runtime) else END
+    return "repair" if _can_repair(state, runtime) else "__end__"
 
 
 def after_execute(state: AgentState, runtime: Runtime[RunContext]) -> Literal["answer", "repair", "__end__"]:
     if not state.get("error"):
         return "answer"
-    return "repair" if _can_repair(state, runtime) else END
+    return "repair" if _can_repair(state, runtime) else "__end__"
 
 
 def write_sql(state: AgentState, runtime: Runtime[RunContext]) -> Literal["generate", "sample"]:
@@ -85,24 +86,28 @@ def after_vote(state: AgentState, runtime: Runtime[RunContext]) -> Literal["answ
     """The chosen candidate is answered; when none ran, the chosen one is repaired (as a single answer is)."""
     if not state.get("error"):
         return "answer"
-    return "repair" if _can_repair(state, runtime) else END
+    return "repair" if _can_repair(state, runtime) else "__end__"
 
 
 def start_candidate(state: AgentState, runtime: Runtime[RunContext]) -> Literal["validate", "repair", "collect"]:
     """A candidate branch starts from its sample: check it, or repair a sample that had no usable SQL."""
     route = after_writing(state, runtime)
-    return "collect" if route == END else route
+    if route == "__end__":  # END
+        return "collect"
+    return route
 
 
-def _add_sql_loop(graph: StateGraph, done: str, failed: str) -> None:
+def _add_sql_loop(graph: StateGraph[AgentState, RunContext, Any, Any], done: str, failed: str) -> None:
     """validate → execute (→ repair → validate ...), ending at ``done`` or ``failed``."""
     graph.add_node("validate", validate)
     graph.add_node("execute", execute)
     graph.add_node("repair", repair)
-    writing = {"validate": "validate", "repair": "repair", END: failed}
+    writing: dict[Hashable, str] = {"validate": "validate", "repair": "repair", END: failed}
     graph.add_conditional_edges("repair", after_writing, writing)
-    graph.add_conditional_edges("validate", after_validate, {"execute": "execute", "repair": "repair", END: failed})
-    graph.add_conditional_edges("execute", after_execute, {"answer": done, "repair": "repair", END: failed})
+    validated: dict[Hashable, str] = {"execute": "execute", "repair": "repair", END: failed}
+    executed: dict[Hashable, str] = {"answer": done, "repair": "repair", END: failed}
+    graph.add_conditional_edges("validate", after_validate, validated)
+    graph.add_conditional_edges("execute", after_execute, executed)
 
 
 class CandidateOutput(TypedDict):
@@ -110,7 +115,7 @@ class CandidateOutput(TypedDict):
     trace: list[Step]
 
 
-def build_candidate_graph() -> CompiledStateGraph:
+def build_candidate_graph() -> CompiledStateGraph[AgentState, RunContext, AgentState, CandidateOutput]:
     """One self-consistency branch: its sample through the SQL loop, then ``collect`` packages the outcome."""
     graph = StateGraph(AgentState, context_schema=RunContext, output_schema=CandidateOutput)
     graph.add_node("collect", collect)
@@ -120,7 +125,7 @@ def build_candidate_graph() -> CompiledStateGraph:
     return graph.compile()
 
 
-def build_graph(checkpointer: Any = None) -> CompiledStateGraph:
+def build_graph(checkpointer: Any = None) -> CompiledStateGraph[AgentState, RunContext, AgentState, AgentState]:
     graph = StateGraph(AgentState, context_schema=RunContext)
     graph.add_node("context", gather_context)
     graph.add_node("retrieve", retrieve)

@@ -7,9 +7,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agent.config import Settings, Techniques
@@ -24,6 +25,7 @@ from agent.shared_state import open_chroma_client, open_postgres_checkpointer, o
 from agent.state import new_turn
 
 if TYPE_CHECKING:
+    from agent.state import AgentState
     from knowledge.retrieval import Retriever
     from tools.registry import ToolRegistry
 from agent.trace import Step, totals
@@ -79,7 +81,7 @@ class Assistant:
         self.checkpointer = checkpointer
         self.graph = build_graph(checkpointer)
 
-    def _thread_config(self, thread_id: str | None) -> dict[str, Any]:
+    def _thread_config(self, thread_id: str | None) -> RunnableConfig:
         if thread_id is None:  # a one-off question: no memory
             return {}
         if self.checkpointer is None:
@@ -142,10 +144,13 @@ class Assistant:
         stopped: SqlsageError | None = None
         began = time.monotonic()
         try:
-            for namespace, mode, chunk in self.graph.stream(
-                new_turn(record.question), config=self._thread_config(thread_id),
+            turn = cast("AgentState", new_turn(record.question))  # its None lists are the reducers' resets
+            parts = self.graph.stream(
+                turn, config=self._thread_config(thread_id),
                 context=context, stream_mode=["updates", "values"], subgraphs=True,
-            ):
+            )
+            # With subgraphs and two modes, LangGraph yields (namespace, mode, chunk) triples.
+            for namespace, mode, chunk in cast("Iterator[tuple[tuple[str, ...], str, Any]]", parts):
                 if mode == "values":
                     if not namespace:
                         state = chunk
