@@ -33,6 +33,7 @@ test-llm: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy agent ui evals knowledge tools
 
 clean:
 	rm -rf $(VENV) .pytest_cache
