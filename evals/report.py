@@ -59,6 +59,11 @@ class ConfigSummary:
     techniques: dict[str, Any]
     delta_points: float | None = None  # accuracy minus the baseline's, in percentage points
     delta_by_hardness: dict[str, float | None] = field(default_factory=dict)
+    # Against the most accurate configuration listed before this one (the ladder's "previous best"):
+    prev_best: str | None = None
+    delta_prev_best: float | None = None  # in percentage points
+    gained: int | None = None  # questions this one gets right and the previous best wrong
+    lost: int | None = None  # and the other way round
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,13 +107,26 @@ def summarize_ladder(runs: Mapping[str, Sequence[QuestionResult]]) -> list[Confi
     if not summaries:
         return summaries
     base = next((s for s in summaries if s.config == BASELINE), summaries[0])
+    best: ConfigSummary | None = None
     for s in summaries:
         s.delta_points = _points(s.accuracy, base.accuracy)
         s.delta_by_hardness = {
             level: _points(s.by_hardness[level]["accuracy"], base.by_hardness[level]["accuracy"])  # type: ignore[arg-type]
             for level in HARDNESS_LEVELS
         }
+        if best is not None:
+            s.prev_best, s.delta_prev_best = best.config, _points(s.accuracy, best.accuracy)
+            s.gained, s.lost = paired(runs[s.config], runs[best.config])
+        if s.accuracy is not None and (best is None or best.accuracy is None or s.accuracy > best.accuracy):
+            best = s
     return summaries
+
+
+def paired(results: Sequence[QuestionResult], other: Sequence[QuestionResult]) -> tuple[int, int]:
+    """On the questions both answered: how many only ``results`` got right, and how many only ``other``."""
+    theirs = {r.qid: r.match for r in other}
+    shared = [r for r in results if r.qid in theirs]
+    return (sum(r.match and not theirs[r.qid] for r in shared), sum(theirs[r.qid] and not r.match for r in shared))
 
 
 # --------------------------------------------------------------------------------------------- text
@@ -134,13 +152,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def ladder_table(summaries: Sequence[ConfigSummary]) -> str:
     """The ladder: one row per configuration (markdown)."""
-    header = ["config", "n", "EX", "Δ pts", *HARDNESS_LEVELS, "exact", "executed", "table P/R", "column P/R",
-              "calls", "prompt tok", "compl. tok", "median s", "p95 s"]
+    header = ["config", "n", "EX", "Δ pts", "Δ best before", *HARDNESS_LEVELS, "exact", "executed", "table P/R",
+              "column P/R", "calls", "prompt tok", "compl. tok", "median s", "p95 s"]
     rows = []
     for s in summaries:
         r = s.retrieval
+        before = "–" if s.prev_best is None else f"{_delta(s.delta_prev_best)} vs {s.prev_best} (+{s.gained}/−{s.lost})"
         rows.append([
-            s.config, str(s.n), _pct(s.accuracy), _delta(s.delta_points),
+            s.config, str(s.n), _pct(s.accuracy), _delta(s.delta_points), before,
             *(_pct(s.by_hardness[level]["accuracy"]) for level in HARDNESS_LEVELS),  # type: ignore[arg-type]
             _pct(s.exact_match), _pct(s.exec_rate),
             f"{_pct(r['table_precision'])} / {_pct(r['table_recall'])}",
@@ -211,6 +230,8 @@ def markdown_report(summaries: Sequence[ConfigSummary], runs: Mapping[str, Seque
     lines += [
         "", "## Ladder", "",
         "EX is execution accuracy (Spider semantics); Δ pts the difference to the baseline in percentage points; "
+        "Δ best before the difference to the most accurate configuration listed above it (the previous best), "
+        "with the questions only this one gets right / only that one gets right; "
         "exact is normalised exact string match; executed the share of predictions that ran; table/column P/R "
         "the share of the schema in the prompt that the gold query uses / of what it uses that was in the prompt; "
         "calls and tokens are means per question; seconds are wall clock per question.", "",

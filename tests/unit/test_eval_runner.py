@@ -12,7 +12,7 @@ from agent.config import Settings
 from agent.testing import ScriptedChatModel
 from evals.cli import EvalRequest, evaluate
 from evals.dataset import load_questions
-from evals.runner import AssistantPool, ResultStore, RunError, RunOptions, results_path, run_config
+from evals.runner import AssistantPool, QuestionResult, ResultStore, RunError, RunOptions, results_path, run_config
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "eval"
 SPIDER = FIXTURES / "spider" / "questions.json"
@@ -260,3 +260,26 @@ def test_a_switch_added_since_the_run_resumes_only_at_its_default(tmp_path: Path
     path.write_text(json.dumps(line) + "\n")
     with pytest.raises(RunError, match=r"sample_rows: 0 then, 3 now"):
         evaluate(request(out, limit=1), eval_settings, llm=scripted())
+
+
+def _scored(config: str, qid: str, match: bool) -> QuestionResult:
+    return QuestionResult(
+        config=config, qid=qid, db_id="db", db_url="sqlite://", question=qid, gold="SELECT 1", hardness="easy",
+        prediction="SELECT 1", match=match, exact_match=match, executed=True, error=None, error_kind=None,
+        exec_error=None, gold_error=None, seconds=1.0, model_calls=1, prompt_tokens=10, completion_tokens=5,
+        retrieval=None, answer=None, columns=[], rows=[], techniques={},
+    )
+
+
+def test_each_rung_is_compared_with_the_best_one_before_it_question_by_question() -> None:
+    from evals.report import ladder_table, summarize_ladder
+
+    marks = {"baseline": "1100", "+a": "1110", "+b": "0111", "+c": "1101"}  # per question: right (1) or not
+    runs = {name: [_scored(name, f"q{i}", m == "1") for i, m in enumerate(ms)] for name, ms in marks.items()}
+    base, a, b, c = summarize_ladder(runs)
+    assert base.prev_best is None and a.prev_best == "baseline" and a.delta_prev_best == pytest.approx(25)
+    assert (a.gained, a.lost) == (1, 0)
+    assert b.prev_best == "+a" and b.delta_prev_best == pytest.approx(0) and (b.gained, b.lost) == (1, 1)
+    assert c.prev_best == "+a" and c.delta_prev_best == pytest.approx(0)  # a tie does not take the lead
+    assert (c.gained, c.lost) == (1, 1)
+    assert "+0.0 vs +a (+1/−1)" in ladder_table([base, a, b, c])
