@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             total = time.monotonic() - t0
             assert record is not None
             t = record.totals()
-            rows.append({"seconds": total, "first_progress_s": first or total, "model_s": t["model_seconds"],
+            rows.append({"qid": q.qid, "sql": record.sql, "seconds": total, "first_progress_s": first or total,
+                         "model_s": t["model_seconds"],
                          "calls": t["model_calls"], "prompt_tokens": t["prompt_tokens"],
                          "completion_tokens": t["completion_tokens"]})
         secs = [r["seconds"] for r in rows]
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             "calls_mean": round(statistics.mean(r["calls"] for r in rows), 2),
             "prompt_tokens_mean": round(statistics.mean(r["prompt_tokens"] for r in rows)),
             "completion_tokens_mean": round(statistics.mean(r["completion_tokens"] for r in rows)),
+            "answers": [{"qid": r["qid"], "sql": r["sql"], "seconds": round(r["seconds"], 2)} for r in rows],
         }
     if "baseline" in results:
         for r in results.values():
