@@ -102,13 +102,23 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ui.app import launch
+    from agent.db import Database, mask_url
+    from agent.llm import EndpointStarter
     from ui.auth import collect_auth
 
     # a bad login spec stops here, before the model starts
     auth = collect_auth(args.auth, Path(args.auth_file) if args.auth_file else None)
     settings = settings_from(args).with_overrides(host=args.host, port=args.port)
-    launch(settings, auth=auth)
+    print(f"Opening {mask_url(settings.db_url)} and starting the model…", flush=True)
+    Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap).close()  # the likeliest mistake, first
+    # The model server loads (seconds) while the UI's libraries import and the knowledge store opens.
+    starting = EndpointStarter(settings)
+    try:
+        from ui.app import launch
+    except BaseException:
+        starting.close()
+        raise
+    launch(settings, auth=auth, starting=starting)
     return EXIT_OK
 
 
