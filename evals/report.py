@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.db import jsonable
-from evals.retrieval import RetrievalScores, mean_scores
+from evals.retrieval import RetrievalScores, example_scores, mean_scores
 from evals.runner import QuestionResult
 from evals.sqlshape import HARDNESS_LEVELS
 
@@ -54,6 +54,7 @@ class ConfigSummary:
     median_s: float | None
     p95_s: float | None
     retrieval: dict[str, float | None]
+    examples: dict[str, float | None]  # how well the few-shot examples fit (evals.retrieval.example_scores)
     gold_errors: int  # gold queries that failed (scored as misses)
     agent_errors: dict[str, int]  # error kind -> count, for the questions the agent gave up on
     techniques: dict[str, Any]
@@ -90,10 +91,18 @@ def summarize(config: str, results: Sequence[QuestionResult]) -> ConfigSummary:
         mean_prompt_tokens=_mean([r.prompt_tokens for r in results]),
         mean_completion_tokens=_mean([r.completion_tokens for r in results]),
         median_s=float(statistics.median(seconds)) if seconds else None, p95_s=percentile(seconds, 95),
-        retrieval=mean_scores(retrieval), gold_errors=sum(r.gold_error is not None for r in results),
+        retrieval=mean_scores(retrieval), examples=_example_means(results),
+        gold_errors=sum(r.gold_error is not None for r in results),
         agent_errors=dict(Counter(r.error_kind or "error" for r in results if r.error)),
         techniques=results[0].techniques if results else {},
     )
+
+
+def _example_means(results: Sequence[QuestionResult]) -> dict[str, float | None]:
+    scored = [example_scores(r.trace, r.gold) for r in results]
+    shown = [x for x in scored if x is not None]
+    keys = ("example_skeleton_precision", "example_skeleton_hit", "example_hardness_precision")
+    return {k: (sum(x[k] for x in shown) / len(shown) if shown else None) for k in keys}
 
 
 def _points(a: float | None, b: float | None) -> float | None:
@@ -153,7 +162,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def ladder_table(summaries: Sequence[ConfigSummary]) -> str:
     """The ladder: one row per configuration (markdown)."""
     header = ["config", "n", "EX", "Δ pts", "Δ best before", *HARDNESS_LEVELS, "exact", "executed", "table P/R",
-              "column P/R", "calls", "prompt tok", "compl. tok", "median s", "p95 s"]
+              "column P/R", "example skeleton P / hit", "calls", "prompt tok", "compl. tok", "median s", "p95 s"]
     rows = []
     for s in summaries:
         r = s.retrieval
@@ -164,6 +173,8 @@ def ladder_table(summaries: Sequence[ConfigSummary]) -> str:
             _pct(s.exact_match), _pct(s.exec_rate),
             f"{_pct(r['table_precision'])} / {_pct(r['table_recall'])}",
             f"{_pct(r['column_precision'])} / {_pct(r['column_recall'])}",
+            "–" if s.examples.get("example_skeleton_precision") is None else
+            f"{_pct(s.examples['example_skeleton_precision'])} / {_pct(s.examples['example_skeleton_hit'])}",
             _num(s.mean_calls, 2), _num(s.mean_prompt_tokens, 0), _num(s.mean_completion_tokens, 0),
             _num(s.median_s), _num(s.p95_s),
         ])
@@ -234,6 +245,8 @@ def markdown_report(summaries: Sequence[ConfigSummary], runs: Mapping[str, Seque
         "with the questions only this one gets right / only that one gets right; "
         "exact is normalised exact string match; executed the share of predictions that ran; table/column P/R "
         "the share of the schema in the prompt that the gold query uses / of what it uses that was in the prompt; "
+        "example skeleton P / hit the share of the few-shot examples shown with the gold query's SQL skeleton / "
+        "the share of questions where at least one had it; "
         "calls and tokens are means per question; seconds are wall clock per question.", "",
         ladder_table(summaries), "", "## Accuracy by hardness", "", hardness_table(summaries), "",
     ]

@@ -78,6 +78,21 @@ def examples_of(trace: Sequence[dict[str, Any]]) -> list[Any]:
     return list((steps[-1].get("output") or {}).get("examples") or [])
 
 
+def example_scores(trace: Sequence[dict[str, Any]], gold_sql: str, dialect: str = "sqlite") -> dict[str, float] | None:
+    """How well the few-shot examples shown fit the question, judged by its gold query: the share of them
+    with the gold's SQL skeleton (DAIL-SQL's notion of a useful example), whether any had it, and the
+    share of the gold's hardness. None when no example was shown."""
+    from evals.sqlshape import hardness, sql_skeleton
+
+    examples = [e for e in examples_of(trace) if isinstance(e, dict) and e.get("sql")]
+    if not examples:
+        return None
+    skeleton, level = sql_skeleton(gold_sql, dialect), hardness(gold_sql, dialect)
+    same = [sql_skeleton(str(e["sql"]), dialect) == skeleton for e in examples]
+    return {"example_skeleton_precision": sum(same) / len(same), "example_skeleton_hit": float(any(same)),
+            "example_hardness_precision": sum(e.get("hardness") == level for e in examples) / len(examples)}
+
+
 def scores_for_trace(trace: Sequence[dict[str, Any]], gold_sql: str, dialect: str = "sqlite") -> RetrievalScores | None:
     """Retrieval scores of one answered question, or None when its trace has no context step."""
     context = context_of(trace)

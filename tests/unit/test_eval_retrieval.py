@@ -63,3 +63,17 @@ def test_a_linked_schema_is_scored_by_what_the_retrieve_step_kept() -> None:
     assert whole.table_precision == 0.5 and kept.table_precision == 1.0 and kept.table_recall == 1.0
     examples_only = {"node": "retrieve", "output": {"examples": []}}  # no schema linking: the context counts
     assert scores_for_trace([context, examples_only], gold) == whole
+
+
+def test_examples_are_scored_by_the_gold_querys_skeleton_and_hardness() -> None:
+    from evals.retrieval import example_scores
+
+    shown = [{"sql": "SELECT count(*) FROM ship", "hardness": "easy"},
+             {"sql": "SELECT name FROM ship WHERE tonnage > 5", "hardness": "easy"},
+             {"sql": "SELECT a FROM b JOIN c ON b.x = c.y", "hardness": "medium"}]
+    trace = [{"node": "retrieve", "output": {"examples": shown}}]
+    scores = example_scores(trace, "SELECT title FROM film WHERE year > 2000")
+    assert scores is not None
+    assert scores["example_skeleton_precision"] == pytest.approx(1 / 3) and scores["example_skeleton_hit"] == 1.0
+    assert scores["example_hardness_precision"] == pytest.approx(2 / 3)
+    assert example_scores([{"node": "retrieve", "output": {"examples": []}}], "SELECT 1") is None
