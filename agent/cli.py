@@ -118,7 +118,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     except BaseException:
         starting.close()
         raise
-    launch(settings, auth=auth, starting=starting)
+    launch(settings, starting, auth=auth)
     return EXIT_OK
 
 

@@ -394,19 +394,13 @@ def wait_until_answering(url: str, timeout_s: float = 60.0) -> None:
         raise RuntimeError(f"The chat UI at {err}.") from None
 
 
-def launch(settings: Settings, auth: Credentials | None = None, starting: EndpointStarter | None = None) -> None:
-    """Open the assistant (database, knowledge store, then model), start the UI, print its URL, and serve
-    until Ctrl-C. ``starting``: the model endpoint already set off in the background (``sqlsage ui`` does
-    that before it imports the UI). Everything opened here is closed on the way out."""
+def launch(settings: Settings, starting: EndpointStarter, auth: Credentials | None = None) -> None:
+    """Open the knowledge store and the assistant, start the UI, print its URL, and serve until Ctrl-C.
+    ``starting``: the model endpoint, set off in the background once the database was checked (``sqlsage
+    ui`` does that before it imports the UI). Everything opened here is closed on the way out."""
     from agent.service import open_knowledge
     from tools.registry import ToolRegistry
 
-    if starting is None:
-        from agent.db import Database, mask_url
-
-        print(f"Opening {mask_url(settings.db_url)} and starting the model…", flush=True)
-        Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap).close()  # the likeliest mistake
-        starting = EndpointStarter(settings)  # the model server loads while the store and the tools open
     try:
         knowledge = open_knowledge(settings)
     except BaseException:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,12 +42,10 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     timer = StepTimer("retrieve", question=question)
     output: dict[str, Any] = {}
     schema = db.schema()
-    ranking: list[list[tuple[str, float]]] = []  # the tables by relevance, asked for at most once
 
-    def ranked() -> list[tuple[str, float]]:
-        if not ranking:
-            ranking.append(knowledge.tables(question, db.key, k=len(schema.tables)))
-        return ranking[0]
+    @functools.cache
+    def ranked() -> list[tuple[str, float]]:  # the tables by relevance, asked for at most once
+        return knowledge.tables(question, db.key, k=len(schema.tables))
 
     def within_budget(first: SchemaView, kept: list[Any], extra: str, must: set[str]) -> Fitted[Any]:
         def schemas() -> Iterator[SchemaView]:  # ever smaller; the tables are ranked only if it comes to that
