@@ -67,6 +67,12 @@ class Techniques(BaseSettings):
     sc_repair_each: bool = Field(
         False, description="repair every failed candidate (slow: up to N repair calls); else only the chosen "
         "one, and only when no candidate ran")
+    escalate: bool = Field(
+        False, description="answer with the zero-shot SQL when it runs, returns rows and the model was sure of "
+        "every token of it; otherwise escalate to the retrieval techniques and self-consistency that are on")
+    escalate_min_logprob: float | None = Field(
+        None, le=0.0, description="also escalate when a token of the zero-shot SQL had a lower log-probability "
+        "than this (empty: not used; the endpoint must send log-probabilities)")
     answer: bool = Field(True, description="write a one-or-two sentence answer grounded in the rows")
     tools: bool = Field(True, description="let the agent route a question to its tools (ReAct) instead of SQL")
     max_tool_steps: int = Field(5, ge=1, le=20, description="tool calls at most in one ReAct loop")
@@ -89,7 +95,7 @@ class Settings(BaseSettings):
     threads: int = Field(default_factory=_default_threads, ge=1)
     parallel_slots: int = Field(4, ge=1, le=16)
     ctx_per_slot: int = Field(4096, ge=1024)
-    prompt_cache_mib: int = Field(512, ge=0, description="host memory for cached prompt prefixes, shared by slots")
+    prompt_cache_mib: int = Field(256, ge=0, description="host memory for cached prompt prefixes, shared by slots")
     kv_cache_type: Literal["f16", "q8_0"] = Field(
         "f16", description="the slots' keys and values: q8_0 takes half the memory of f16")
     server_start_timeout_s: float = Field(300.0, gt=0)

@@ -4,7 +4,9 @@
     execute → answer, with repair on a fixable error (at most N times). With self-consistency, one
     request samples N candidates, and the graph fans out a branch per candidate (validate → execute, as
     a subgraph; → repair too with sc_repair_each) whose results are voted on; when none of them ran, the
-    chosen one goes through repair like a single answer.
+    chosen one goes through repair like a single answer. With escalation, the first try is zero-shot
+    (context → generate → validate → execute → answer); a failed, empty or unsure one goes to
+    ``escalate`` and from there down the path above, its SQL kept as the draft.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from langgraph.runtime import Runtime
 from agent.deps import RunContext
 from agent.nodes.answer import answer
 from agent.nodes.context import gather_context
+from agent.nodes.escalate import cascading, escalate, reason_to_escalate
 from agent.nodes.execute import execute
 from agent.nodes.generate import generate, sample
 from agent.nodes.react import after_route, react, route
@@ -36,23 +39,36 @@ def _can_repair(state: AgentState, runtime: Runtime[RunContext]) -> bool:
             and state.get("repairs", 0) < t.max_repairs)
 
 
-def after_writing(state: AgentState, runtime: Runtime[RunContext]) -> Literal["validate", "repair", "__end__"]:
+def after_writing(
+    state: AgentState, runtime: Runtime[RunContext]
+) -> Literal["validate", "repair", "escalate", "__end__"]:
     """After generate or repair: check the new SQL, or retry when the reply had none (or repeated itself).
-    A plan that names unknown things is repaired when repair is on, and otherwise just noted."""
+    A plan that names unknown things is repaired when repair is on, and otherwise just noted. A failed
+    zero-shot try of an escalating run escalates instead."""
     if not state.get("error"):
         return "validate"
+    if cascading(state, runtime):
+        return "escalate"
     if _can_repair(state, runtime):
         return "repair"
     return "validate" if state.get("error_kind") == "plan" else "__end__"
 
 
-def after_validate(state: AgentState, runtime: Runtime[RunContext]) -> Literal["execute", "repair", "__end__"]:
+def after_validate(
+    state: AgentState, runtime: Runtime[RunContext]
+) -> Literal["execute", "repair", "escalate", "__end__"]:
     if not state.get("error"):
         return "execute"
+    if state.get("error_kind") != "unsafe" and cascading(state, runtime):
+        return "escalate"
     return "repair" if _can_repair(state, runtime) else "__end__"
 
 
-def after_execute(state: AgentState, runtime: Runtime[RunContext]) -> Literal["answer", "repair", "__end__"]:
+def after_execute(
+    state: AgentState, runtime: Runtime[RunContext]
+) -> Literal["answer", "repair", "escalate", "__end__"]:
+    if cascading(state, runtime):  # the zero-shot try: answered only when it is good enough
+        return "escalate" if reason_to_escalate(state, runtime.context.techniques) else "answer"
     if not state.get("error"):
         return "answer"
     return "repair" if _can_repair(state, runtime) else "__end__"
@@ -64,7 +80,10 @@ def write_sql(state: AgentState, runtime: Runtime[RunContext]) -> Literal["gener
 
 
 def to_sql_path(state: AgentState, runtime: Runtime[RunContext]) -> Literal["retrieve", "generate", "sample"]:
-    """Retrieve context when a retrieval technique is on (and there is a store), else start writing SQL."""
+    """Retrieve context when a retrieval technique is on (and there is a store), else start writing SQL.
+    An escalating run tries zero-shot first: one greedy answer, no retrieval."""
+    if cascading(state, runtime):
+        return "generate"
     return "retrieve" if wants_retrieval(runtime) else write_sql(state, runtime)
 
 
@@ -92,20 +111,23 @@ def after_vote(state: AgentState, runtime: Runtime[RunContext]) -> Literal["answ
 def start_candidate(state: AgentState, runtime: Runtime[RunContext]) -> Literal["validate", "repair", "collect"]:
     """A candidate branch starts from its sample: check it, or repair a sample that had no usable SQL."""
     route = after_writing(state, runtime)
-    if route == "__end__":  # END
+    if route == "__end__" or route == "escalate":  # a branch exists only once the run has escalated
         return "collect"
     return route
 
 
-def _add_sql_loop(graph: StateGraph[AgentState, RunContext, Any, Any], done: str, failed: str) -> None:
-    """validate → execute (→ repair → validate ...), ending at ``done`` or ``failed``."""
+def _add_sql_loop(graph: StateGraph[AgentState, RunContext, Any, Any], done: str, failed: str,
+                  escalated: str | None = None) -> None:
+    """validate → execute (→ repair → validate ...), ending at ``done`` or ``failed`` (or at ``escalated``
+    when a zero-shot try is not good enough; ``failed`` in a graph that has no escalation)."""
     graph.add_node("validate", validate)
     graph.add_node("execute", execute)
     graph.add_node("repair", repair)
-    writing: dict[Hashable, str] = {"validate": "validate", "repair": "repair", END: failed}
+    unsure = escalated or failed
+    writing: dict[Hashable, str] = {"validate": "validate", "repair": "repair", "escalate": unsure, END: failed}
     graph.add_conditional_edges("repair", after_writing, writing)
-    validated: dict[Hashable, str] = {"execute": "execute", "repair": "repair", END: failed}
-    executed: dict[Hashable, str] = {"answer": done, "repair": "repair", END: failed}
+    validated: dict[Hashable, str] = {"execute": "execute", "repair": "repair", "escalate": unsure, END: failed}
+    executed: dict[Hashable, str] = {"answer": done, "repair": "repair", "escalate": unsure, END: failed}
     graph.add_conditional_edges("validate", after_validate, validated)
     graph.add_conditional_edges("execute", after_execute, executed)
 
@@ -134,8 +156,11 @@ def build_graph(checkpointer: Any = None) -> CompiledStateGraph[AgentState, RunC
     graph.add_node("vote", vote)
     graph.add_node("generate", generate)
     graph.add_node("sample", sample)
-    _add_sql_loop(graph, done="answer", failed=END)
-    graph.add_conditional_edges("generate", after_writing, {"validate": "validate", "repair": "repair", END: END})
+    graph.add_node("escalate", escalate)
+    _add_sql_loop(graph, done="answer", failed=END, escalated="escalate")
+    graph.add_conditional_edges("generate", after_writing,
+                                {"validate": "validate", "repair": "repair", "escalate": "escalate", END: END})
+    graph.add_conditional_edges("escalate", to_sql_path, ["retrieve", "generate", "sample"])
     graph.add_edge(START, "context")
     graph.add_node("route", route)
     graph.add_node("react", react)

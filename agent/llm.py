@@ -21,6 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
+from agent.confidence import TokenLogprob
 from agent.config import Endpoint, Settings
 from agent.errors import LLMUnavailable
 from agent.llm_server import LocalServer, ServerOptions
@@ -90,12 +91,20 @@ def build_chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
     )
 
 
+# Stop once the fenced SQL block closes and prose follows: the model's explanation after it is never
+# read, and on a small machine every token costs decoding time (with self-consistency the request waits
+# for its longest sample). The closing fence must be followed by a line break, so an opening fence after a
+# preamble ("Here it is:\n```sql") does not match.
+SQL_STOP = ("\n```\n",)
+
+
 @dataclass(frozen=True)
 class Reply:
     text: str
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    logprobs: tuple[TokenLogprob, ...] = ()  # (token, log-probability) of each token, when asked for
 
 
 _TRANSPORT_ERRORS = (
@@ -125,7 +134,17 @@ def call(llm: BaseChatModel, messages: list[BaseMessage], **kwargs: Any) -> Repl
     text = message.content if isinstance(message.content, str) else _join_content(message.content)
     usage = getattr(message, "usage_metadata", None) or {}
     return Reply(text, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)),
-                 time.monotonic() - began)
+                 time.monotonic() - began, token_logprobs(message))
+
+
+def token_logprobs(message: BaseMessage) -> tuple[TokenLogprob, ...]:
+    """The reply's tokens with their log-probabilities, in the OpenAI shape (``logprobs=True``); empty
+    when the endpoint sent none."""
+    content = ((message.response_metadata or {}).get("logprobs") or {}).get("content") or []
+    try:
+        return tuple((str(t["token"]), float(t["logprob"])) for t in content)
+    except (KeyError, TypeError, ValueError):  # a server's own shape: no confidence rather than a crash
+        return ()
 
 
 def call_many(llm: BaseChatModel, messages: list[BaseMessage], n: int, **kwargs: Any) -> list[Reply]:

@@ -70,9 +70,12 @@ def after_context(assistant: Assistant, techniques: Techniques) -> str:
     from types import SimpleNamespace
 
     from agent.deps import RunContext
+    from agent.nodes.escalate import cascading
     from agent.nodes.retrieve import wants_retrieval
 
     runtime: Any = SimpleNamespace(context=RunContext(assistant.deps, techniques))  # all the rule reads
+    if cascading({}, runtime):  # an escalating run tries zero-shot first
+        return "generate"
     return "retrieve" if wants_retrieval(runtime) else "generate"
 
 

@@ -29,6 +29,7 @@ PROGRESS = {
     "validate": "Checking the SQL is read-only…",
     "execute": "Running SQL…",
     "repair": "Fixing the SQL from the database's error…",
+    "escalate": "Not sure of that SQL: bringing in examples and more candidates…",
     "collect": "Collecting a candidate query…",
     "vote": "Voting among the candidate queries…",
     "react": "Deciding on the next tool…",
@@ -39,7 +40,7 @@ PROGRESS = {
 # The node most likely to run next, to show what the agent is doing now (the graph decides; a wrong
 # guess is replaced by the next finished step or by the answer).
 _NEXT = {"retrieve": "generate", "route": "generate", "generate": "validate", "validate": "execute",
-         "execute": "answer", "repair": "validate", "collect": "vote", "vote": "answer"}
+         "execute": "answer", "repair": "validate", "collect": "vote", "vote": "answer", "escalate": "retrieve"}
 
 CHAT_TABLE_ROWS = 10
 PAGE_SIZE = 100

@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from agent.deps import RunContext
-from agent.llm import call_recorded, extract_sql
+from agent.llm import SQL_STOP, call_recorded, extract_sql
 from agent.prompts import dialect_label, render
 from agent.state import AgentState
 from agent.trace import StepTimer
@@ -19,7 +19,7 @@ def system_message(state: AgentState, ctx: RunContext) -> SystemMessage:
 
 
 def ask_for_sql(timer: StepTimer, ctx: RunContext, messages: list[BaseMessage], **kwargs: Any) -> str | None:
-    reply = call_recorded(timer, ctx.deps.llm, messages, **kwargs)
+    reply = call_recorded(timer, ctx.deps.llm, messages, stop=list(SQL_STOP), **kwargs)
     return extract_sql(reply.text)
 
 

@@ -8,9 +8,10 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
+from agent.confidence import sql_confidence
 from agent.db import Schema
 from agent.deps import RunContext
-from agent.llm import as_dicts, call_many, call_recorded, extract_sql
+from agent.llm import SQL_STOP, as_dicts, call_many, call_recorded, extract_sql
 from agent.nodes.common import system_message, user_message
 from agent.plan import RESPONSE_FORMAT, check_plan, parse_plan
 from agent.state import AgentState
@@ -28,6 +29,8 @@ def _kwargs(ctx: RunContext, temperature: float) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"temperature": temperature}
     if ctx.techniques.cot:
         kwargs["response_format"] = RESPONSE_FORMAT
+    else:
+        kwargs["stop"] = list(SQL_STOP)
     return kwargs
 
 
@@ -51,13 +54,24 @@ def _step_output(update: dict[str, Any]) -> dict[str, Any]:
 
 
 def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    from agent.nodes.escalate import cascading
+
     ctx = runtime.context
     temperature = state.get("temperature") or 0.0
     timer = StepTimer("generate", question=state["question"], temperature=temperature)
     messages = _messages(state, ctx)
-    reply = call_recorded(timer, ctx.deps.llm, messages, **_kwargs(ctx, temperature))
+    kwargs = _kwargs(ctx, temperature)
+    # The zero-shot try of an escalating run with a log-probability floor: how sure was the model?
+    scored = cascading(state, runtime) and ctx.techniques.escalate_min_logprob is not None
+    if scored:
+        kwargs |= {"logprobs": True, "top_logprobs": 1}
+    reply = call_recorded(timer, ctx.deps.llm, messages, **kwargs)
     update = interpret(reply.text, ctx.techniques.cot, ctx.deps.db.schema())
-    return update | {"trace": [timer.finish(error=update["error"], **_step_output(update))]}
+    output = _step_output(update)
+    if scored:
+        confidence = sql_confidence(reply.text, reply.logprobs, update["sql"])
+        update["confidence"] = output["confidence"] = confidence.to_dict() if confidence else None
+    return update | {"trace": [timer.finish(error=update["error"], **output)]}
 
 
 def sample(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:

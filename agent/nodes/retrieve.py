@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 
 from agent.budget import Fitted, SchemaView, estimate_tokens, fit, smaller_schemas
 from agent.deps import RunContext
-from agent.llm import call_recorded, extract_sql
+from agent.llm import SQL_STOP, call_recorded, extract_sql
 from agent.nodes.common import system_message, user_message
 from agent.state import AgentState
 from agent.trace import StepTimer
@@ -61,17 +61,19 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     must = {v.table for v in values}
     view = SchemaView(state["schema_text"])
 
-    draft = None
-    if t.hyde or t.difficulty:  # a hypothetical answer to search with (HyDE), and to predict hardness from
+    # A hypothetical answer to search with (HyDE), and to predict hardness from. An escalated question
+    # already has one: its zero-shot try (the same greedy call on the same prompt), so no second call.
+    draft = state.get("draft_sql") if state.get("escalated") else None
+    if (t.hyde or t.difficulty) and not state.get("escalated"):
         if t.prompt_budget:  # the draft's prompt must fit too (a schema of hundreds of tables)
             view = within_budget(view, [], "", must).schema
         messages = [system_message({**state, "schema_text": view.text}, ctx),  # type: ignore[typeddict-item]
                     user_message("generate", state, ctx, examples="")]
-        reply = call_recorded(timer, ctx.deps.llm, messages, temperature=0.0)
+        reply = call_recorded(timer, ctx.deps.llm, messages, temperature=0.0, stop=list(SQL_STOP))
         draft = extract_sql(reply.text)
         output["draft_sql"] = draft
-        if draft:
-            must |= set(sql_elements(draft, db.dialect).tables)
+    if draft:
+        must |= set(sql_elements(draft, db.dialect).tables)
     predicted = hardness(draft, db.dialect) if (t.difficulty and draft) else None
     output["predicted_hardness"] = predicted
 

@@ -21,7 +21,7 @@ from agent.state import AgentState, Candidate
 from agent.trace import StepTimer
 
 # What each candidate branch starts from: the shared context, nothing of the other branches.
-SHARED_KEYS = ("question", "history", "schema_text", "examples_text")
+SHARED_KEYS = ("question", "history", "schema_text", "examples_text", "escalated")
 
 
 def fan_out(state: AgentState, runtime: Runtime[RunContext]) -> list[Send]:

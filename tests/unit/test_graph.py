@@ -197,3 +197,13 @@ def test_threads_do_not_mix(settings: Settings) -> None:
         assistant.ask("first question", thread_id="a")
         assistant.ask("second question", thread_id="b")
     assert "first question" not in str(model.history[2][-1].content)
+
+
+def test_sql_calls_stop_when_the_fenced_block_closes(settings: Settings) -> None:
+    chatty = "```sql\nSELECT COUNT(*) FROM Artist\n```\n\nThis counts the artists, because..."
+    assistant, model = open_with(settings, chatty)
+    with assistant:
+        record = assistant.ask("How many artists are there?", Techniques(answer=False))
+    assert record.ok and record.rows == [[275]]
+    assert model.kwargs_history[0]["stop"] == ["\n```\n"]
+    assert "because" not in (record.trace[1].model_output or "")  # the prose was never decoded

@@ -199,3 +199,14 @@ def test_pool_builds_a_client_for_a_new_endpoint_and_closes_what_it_opened(assis
     pool.close()
     assert pool.sessions() == 0
     assert assistant.run_sql("SELECT 1").rows == [(1,)]  # the launch assistant is not the pool's to close
+
+
+
+def test_an_escalating_run_shows_the_zero_shot_try_first() -> None:
+    from types import SimpleNamespace
+
+    from ui.controller import after_context
+
+    with_store: Any = SimpleNamespace(deps=SimpleNamespace(knowledge=object(), tools=None))
+    assert after_context(with_store, Techniques(few_shot=4)) == "retrieve"
+    assert after_context(with_store, Techniques(few_shot=4, escalate=True)) == "generate"

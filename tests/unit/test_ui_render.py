@@ -37,6 +37,8 @@ def test_next_step_guesses_what_runs_now() -> None:
     assert render.next_step([step("context"), step("generate")]) == "validate"
     assert render.next_step([step("execute", error="boom")]) == "repair"
     assert render.next_step([step("error", error="server down")]) is None
+    assert render.next_step([step("execute"), step("escalate")]) == "retrieve"
+    assert render.step_label("escalate").startswith("Not sure of that SQL")
 
 
 def test_turn_messages_are_pending_while_running_then_done() -> None:
