@@ -241,14 +241,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                     help="questions: Spider's JSON (db_id/question/query) or your YAML/JSON list of {question, sql}")
     ev.add_argument("--db-dir", type=Path, help="Spider's databases, DIR/<db_id>/<db_id>.sqlite "
                     "(default: 'database' beside --data)")
-    ev.add_argument("--split", choices=SPLITS, default="all", help="'heldout': only the held-out Spider databases")
+    ev.add_argument("--split", choices=SPLITS, default="all",
+                    help="'heldout': only the held-out Spider databases; 'pool': only the others (to tune a value)")
     ev.add_argument("--limit", type=int, help="ask only this many questions")
     ev.add_argument("--sample-seed", type=int, help="shuffle the questions with this seed before --limit")
     ev.add_argument("--by-database", action="store_true",
                     help="ask the chosen questions database by database, as a user does (the same questions; "
                     "the model server keeps each schema cached)")
     ev.add_argument("--config", nargs="+", default=["baseline"], metavar="NAME",
-                    help="configurations of the technique ladder (evals/ladder.py), e.g. baseline +repair")
+                    help="configurations of the technique ladder (evals/ladder.py), e.g. baseline +repair; "
+                    "NAME:switch=value,... changes switches of one (full:escalate_min_logprob=-0.5)")
     ev.add_argument("--out", type=Path, help="output folder (default: var/eval/<timestamp>)")
     ev.add_argument("--workers", type=int, default=2, help="questions in flight at once (default 2)")
     ev.add_argument("--ragas", action="store_true", help="also compute RAGAS metrics (turns on the written answer)")

@@ -50,8 +50,10 @@ HELDOUT_DBS: tuple[str, ...] = (
     "wine_1",
 )
 
-Split = Literal["all", "heldout"]
-SPLITS: tuple[str, ...] = ("all", "heldout")
+# 'pool': only the other databases (those few-shot examples come from), to tune a switch's value
+# without looking at the held-out questions.
+Split = Literal["all", "heldout", "pool"]
+SPLITS: tuple[str, ...] = ("all", "heldout", "pool")
 
 
 def heldout_db_ids() -> frozenset[str]:
@@ -191,6 +193,8 @@ def select(
         chosen = [q for q in chosen if q.db_id in keep]
         if not chosen:
             raise DatasetError("No question is on a held-out database: --split heldout needs Spider's training data.")
+    elif split == "pool":
+        chosen = [q for q in chosen if q.db_id not in heldout_db_ids()]
     if seed is not None:
         random.Random(seed).shuffle(chosen)
     if limit is not None:

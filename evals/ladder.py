@@ -36,7 +36,10 @@ FIX_QUALIFIERS: dict[str, object] = {**REPAIR, "fix_qualifiers": True}
 FEW_SHOT: dict[str, object] = {**FIX_QUALIFIERS, "few_shot": 4, "same_db_examples": False}
 VALUES: dict[str, object] = {**FEW_SHOT, "values": True}
 HYDE: dict[str, object] = {**VALUES, "hyde": True, "difficulty": True}
-FULL: dict[str, object] = {**HYDE, "self_consistency": 4}  # the greedy HyDE draft joins the four samples in the vote
+# Every question gets everything: the greedy HyDE draft joins the four samples in the vote.
+FULL_ALWAYS: dict[str, object] = {**HYDE, "self_consistency": 4}
+# The same stack, spent only where the zero-shot try failed or returned no rows; that try is the draft.
+FULL: dict[str, object] = {**FULL_ALWAYS, "escalate": True}
 
 CONFIGS: dict[str, dict[str, object]] = {
     "baseline": BASELINE,
@@ -49,6 +52,7 @@ CONFIGS: dict[str, dict[str, object]] = {
     "+cot": {**VALUES, "cot": True},  # a branch off +values
     "+self-consistency": {**VALUES, "self_consistency": 4},  # a branch off +values
     "full": FULL,
+    "full-always": FULL_ALWAYS,  # 'full' before escalation (2026-12-02 and earlier)
     # The full stack with every prompt capped at about 1,500 tokens: on big schemas the least similar
     # examples go, then the least relevant tables (the cap's accuracy cost against its time saved).
     "full-capped": {**FULL, "prompt_budget": 1500},
@@ -80,9 +84,20 @@ def validate(configs: Mapping[str, Mapping[str, object]] | None = None) -> None:
 
 
 def resolve(name: str, configs: Mapping[str, Mapping[str, object]] | None = None) -> Techniques:
-    """The ``Techniques`` of a named configuration (defaults for every switch it does not set)."""
+    """The ``Techniques`` of a named configuration (defaults for every switch it does not set).
+
+    ``NAME:switch=value,switch=value`` is that configuration with some switches changed, to try a
+    value without adding a rung (``full:escalate_min_logprob=-0.5``); the values are checked like
+    the rungs'."""
     configs = CONFIGS if configs is None else configs
-    if name not in configs:
-        raise LadderError(f"Unknown configuration {name!r}; known: {', '.join(configs)}.")
-    validate({name: configs[name]})
-    return Techniques(**configs[name])  # type: ignore[arg-type]
+    base, _, changes = name.partition(":")
+    if base not in configs:
+        raise LadderError(f"Unknown configuration {base!r}; known: {', '.join(configs)}.")
+    overrides: dict[str, object] = dict(configs[base])
+    for change in filter(None, (c.strip() for c in changes.split(","))):
+        switch, eq, value = change.partition("=")
+        if not eq or not switch.strip():
+            raise LadderError(f"{name!r}: write each change as switch=value, not {change!r}.")
+        overrides[switch.strip()] = value.strip()
+    validate({name: overrides})
+    return Techniques(**overrides)  # type: ignore[arg-type]

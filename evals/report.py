@@ -58,6 +58,7 @@ class ConfigSummary:
     gold_errors: int  # gold queries that failed (scored as misses)
     agent_errors: dict[str, int]  # error kind -> count, for the questions the agent gave up on
     techniques: dict[str, Any]
+    escalation: dict[str, float | int | None] = field(default_factory=dict)  # with escalate on: see _escalation
     delta_points: float | None = None  # accuracy minus the baseline's, in percentage points
     delta_by_hardness: dict[str, float | None] = field(default_factory=dict)
     # Against the most accurate configuration listed before this one (the ladder's "previous best"):
@@ -95,7 +96,24 @@ def summarize(config: str, results: Sequence[QuestionResult]) -> ConfigSummary:
         gold_errors=sum(r.gold_error is not None for r in results),
         agent_errors=dict(Counter(r.error_kind or "error" for r in results if r.error)),
         techniques=results[0].techniques if results else {},
+        escalation=_escalation(results),
     )
+
+
+def _escalation(results: Sequence[QuestionResult]) -> dict[str, float | int | None]:
+    """With ``escalate`` on: how many questions the zero-shot try answered (kept) and how many escalated,
+    the accuracy and median seconds of each part. Empty for a configuration without it."""
+    if not results or not results[0].techniques.get("escalate"):
+        return {}
+    escalated = [r for r in results if any(s.get("node") == "escalate" for s in r.trace)]
+    kept = [r for r in results if r not in escalated]
+
+    def part(name: str, subset: Sequence[QuestionResult]) -> dict[str, float | int | None]:
+        seconds = [r.seconds for r in subset]
+        return {name: len(subset), f"{name}_accuracy": sum(r.match for r in subset) / len(subset) if subset else None,
+                f"{name}_median_s": float(statistics.median(seconds)) if seconds else None}
+
+    return {**part("kept", kept), **part("escalated", escalated), "escalated_share": len(escalated) / len(results)}
 
 
 def _example_means(results: Sequence[QuestionResult]) -> dict[str, float | None]:
@@ -223,6 +241,17 @@ def failures_text(config: str, results: Sequence[QuestionResult], limit: int = W
     return "\n\n".join(parts)
 
 
+def escalation_table(summaries: Sequence[ConfigSummary]) -> str:
+    """For the configurations with escalation: the questions answered by the zero-shot try and the rest."""
+    header = ["config", "kept (zero-shot)", "EX kept", "median s kept", "escalated", "EX escalated",
+              "median s escalated"]
+    rows = [[s.config, str(e["kept"]), _pct(e["kept_accuracy"]), _num(e["kept_median_s"]),
+             f"{e['escalated']} ({_pct(e['escalated_share'])})", _pct(e["escalated_accuracy"]),
+             _num(e["escalated_median_s"])]
+            for s in summaries if (e := s.escalation)]
+    return _table(header, rows)
+
+
 def ragas_table(ragas: Mapping[str, Any]) -> str:
     header = ["config", "metric", "mean", "scored", "judge errors", "not applicable", "errors by kind"]
     rows = []
@@ -250,6 +279,11 @@ def markdown_report(summaries: Sequence[ConfigSummary], runs: Mapping[str, Seque
         "calls and tokens are means per question; seconds are wall clock per question.", "",
         ladder_table(summaries), "", "## Accuracy by hardness", "", hardness_table(summaries), "",
     ]
+    if any(s.escalation for s in summaries):
+        lines += ["## Escalation", "",
+                  "With escalate on, a zero-shot answer that ran, returned rows and that the model was sure of is "
+                  "kept; the other questions escalate to the configuration's other techniques.", "",
+                  escalation_table(summaries), ""]
     gold_broken = max((s.gold_errors for s in summaries), default=0)
     if gold_broken:
         lines += [f"{gold_broken} gold quer(y/ies) failed to run and count as misses.", ""]

@@ -109,3 +109,9 @@ def test_heldout_choice_is_ten_to_twelve_databases_with_enough_questions(spider_
         assert (spider_dir / "database" / db / f"{db}.sqlite").is_file()
     sample = select(load_questions(spider_dir / "train.json"), "heldout", 100, 0)
     assert len(sample) == 100 and {q.db_id for q in sample} <= heldout_db_ids()
+
+
+def test_pool_split_keeps_only_the_other_databases() -> None:
+    held = sorted(heldout_db_ids())
+    questions = [EvalQuestion(f"{db}/{i}", db, "q", "SELECT 1", "sqlite://") for i, db in enumerate([*held, "other"])]
+    assert [q.db_id for q in select(questions, "pool")] == ["other"]

@@ -49,3 +49,20 @@ def test_ragas_runs_turn_the_written_answer_on() -> None:
 def test_a_configuration_named_twice_is_refused() -> None:
     with pytest.raises(Exception, match="named twice"):
         resolve_configs(["baseline", "baseline"])
+
+
+def test_a_configuration_with_changed_switches() -> None:
+    t = resolve("full:escalate_min_logprob=-0.25, self_consistency=6")
+    assert t.escalate_min_logprob == -0.25 and t.self_consistency == 6
+    assert t.few_shot == resolve("full").few_shot  # the rest is the named configuration's
+
+
+@pytest.mark.parametrize("name, says", [
+    ("full:self_consistency", "switch=value"),
+    ("full:no_such_switch=1", "unknown technique"),
+    ("full:self_consistency=many", "bad value"),
+    ("nope:few_shot=1", "Unknown configuration 'nope'"),
+])
+def test_bad_changes_fail_loudly(name: str, says: str) -> None:
+    with pytest.raises(LadderError, match=says):
+        resolve(name)

@@ -283,3 +283,18 @@ def test_each_rung_is_compared_with_the_best_one_before_it_question_by_question(
     assert c.prev_best == "+a" and c.delta_prev_best == pytest.approx(0)  # a tie does not take the lead
     assert (c.gained, c.lost) == (1, 1)
     assert "+0.0 vs +a (+1/−1)" in ladder_table([base, a, b, c])
+
+
+def test_a_configuration_with_changed_switches_and_its_escalation_report(tmp_path: Path,
+                                                                          eval_settings: Settings) -> None:
+    name = "+repair:escalate=true,self_consistency=2"
+    outcome = evaluate(request(tmp_path / "run", configs=("baseline", name)), eval_settings, llm=scripted(80))
+    base, escalating = outcome.summaries
+    assert escalating.techniques["escalate"] is True and escalating.techniques["self_consistency"] == 2
+    assert base.escalation == {}
+    e = escalating.escalation
+    # the failing concert question and the one with no SQL escalate; the four that ran with rows are kept
+    assert (e["kept"], e["escalated"]) == (4, 2) and e["escalated_share"] == pytest.approx(2 / 6)
+    assert e["kept_accuracy"] == pytest.approx(3 / 4) and e["escalated_accuracy"] == pytest.approx(1 / 2)
+    md = outcome.files.markdown.read_text()
+    assert "## Escalation" in md and f"| {name} | 4 | 75.0% |" in md
