@@ -70,6 +70,9 @@ class Techniques(BaseSettings):
     escalate: bool = Field(
         False, description="answer with the zero-shot SQL when it runs, returns rows and the model was sure of "
         "every token of it; otherwise escalate to the retrieval techniques and self-consistency that are on")
+    escalate_check: int = Field(
+        0, ge=0, le=8, description="zero-shot samples drawn to check a zero-shot answer that ran: it escalates "
+        "unless every one of them returns the same rows")
     escalate_min_logprob: float | None = Field(
         None, le=0.0, description="also escalate when a token of the zero-shot SQL had a lower log-probability "
         "than this (empty: not used; the endpoint must send log-probabilities)")

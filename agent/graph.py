@@ -5,8 +5,8 @@
     request samples N candidates, and the graph fans out a branch per candidate (validate → execute, as
     a subgraph; → repair too with sc_repair_each) whose results are voted on; when none of them ran, the
     chosen one goes through repair like a single answer. With escalation, the first try is zero-shot
-    (context → generate → validate → execute → answer); a failed, empty or unsure one goes to
-    ``escalate`` and from there down the path above, its SQL kept as the draft.
+    (context → generate → validate → execute [→ confirm] → answer); a failed, empty or unconfirmed one
+    goes to ``escalate`` and from there down the path above, its SQL kept as the draft.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from langgraph.runtime import Runtime
 from agent.deps import RunContext
 from agent.nodes.answer import answer
 from agent.nodes.context import gather_context
-from agent.nodes.escalate import cascading, escalate, reason_to_escalate
+from agent.nodes.escalate import after_zero_shot, cascading, confirm, escalate
 from agent.nodes.execute import execute
 from agent.nodes.generate import generate, sample
 from agent.nodes.react import after_route, react, route
@@ -66,9 +66,9 @@ def after_validate(
 
 def after_execute(
     state: AgentState, runtime: Runtime[RunContext]
-) -> Literal["answer", "repair", "escalate", "__end__"]:
+) -> Literal["answer", "repair", "confirm", "escalate", "__end__"]:
     if cascading(state, runtime):  # the zero-shot try: answered only when it is good enough
-        return "escalate" if reason_to_escalate(state, runtime.context.techniques) else "answer"
+        return after_zero_shot(state, runtime.context.techniques)
     if not state.get("error"):
         return "answer"
     return "repair" if _can_repair(state, runtime) else "__end__"
@@ -116,10 +116,15 @@ def start_candidate(state: AgentState, runtime: Runtime[RunContext]) -> Literal[
     return route
 
 
+def after_confirm(state: AgentState, runtime: Runtime[RunContext]) -> Literal["answer", "confirm", "escalate"]:
+    return after_zero_shot(state, runtime.context.techniques)
+
+
 def _add_sql_loop(graph: StateGraph[AgentState, RunContext, Any, Any], done: str, failed: str,
-                  escalated: str | None = None) -> None:
+                  escalated: str | None = None, confirm: str | None = None) -> None:
     """validate → execute (→ repair → validate ...), ending at ``done`` or ``failed`` (or at ``escalated``
-    when a zero-shot try is not good enough; ``failed`` in a graph that has no escalation)."""
+    when a zero-shot try is not good enough, or ``confirm`` to check it; a graph without escalation has
+    neither, and a branch never takes them)."""
     graph.add_node("validate", validate)
     graph.add_node("execute", execute)
     graph.add_node("repair", repair)
@@ -127,7 +132,8 @@ def _add_sql_loop(graph: StateGraph[AgentState, RunContext, Any, Any], done: str
     writing: dict[Hashable, str] = {"validate": "validate", "repair": "repair", "escalate": unsure, END: failed}
     graph.add_conditional_edges("repair", after_writing, writing)
     validated: dict[Hashable, str] = {"execute": "execute", "repair": "repair", "escalate": unsure, END: failed}
-    executed: dict[Hashable, str] = {"answer": done, "repair": "repair", "escalate": unsure, END: failed}
+    executed: dict[Hashable, str] = {"answer": done, "repair": "repair", "escalate": unsure,
+                                     "confirm": confirm or failed, END: failed}
     graph.add_conditional_edges("validate", after_validate, validated)
     graph.add_conditional_edges("execute", after_execute, executed)
 
@@ -157,7 +163,9 @@ def build_graph(checkpointer: Any = None) -> CompiledStateGraph[AgentState, RunC
     graph.add_node("generate", generate)
     graph.add_node("sample", sample)
     graph.add_node("escalate", escalate)
-    _add_sql_loop(graph, done="answer", failed=END, escalated="escalate")
+    graph.add_node("confirm", confirm)
+    _add_sql_loop(graph, done="answer", failed=END, escalated="escalate", confirm="confirm")
+    graph.add_conditional_edges("confirm", after_confirm, ["answer", "confirm", "escalate"])
     graph.add_conditional_edges("generate", after_writing,
                                 {"validate": "validate", "repair": "repair", "escalate": "escalate", END: END})
     graph.add_conditional_edges("escalate", to_sql_path, ["retrieve", "generate", "sample"])

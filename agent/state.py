@@ -65,6 +65,7 @@ class AgentState(TypedDict, total=False):
     draft_sql: str | None
     confidence: dict[str, Any] | None  # how sure the model was of its zero-shot SQL (agent.confidence)
     escalated: bool  # the zero-shot answer was not good enough: the costly techniques are at work
+    confirmed: bool | None  # zero-shot samples returned the zero-shot answer's rows (escalate_check)
     samples: list[dict[str, Any]]
     candidates: Annotated[list[Candidate], extend_or_reset]
     route: Literal["sql", "tools"] | None
@@ -79,6 +80,6 @@ def new_turn(question: str) -> dict[str, Any]:
         "error": None, "error_kind": None, "repairs": 0, "may_repair": True, "answer": None, "route": None,
         "chart": None,
         "plan": None, "plan_ok": None, "temperature": 0.0, "candidate_index": 0, "draft_sql": None, "samples": [],
-        "confidence": None, "escalated": False,
+        "confidence": None, "escalated": False, "confirmed": None,
         "candidates": None, "trace": None,
     }

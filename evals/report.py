@@ -281,8 +281,9 @@ def markdown_report(summaries: Sequence[ConfigSummary], runs: Mapping[str, Seque
     ]
     if any(s.escalation for s in summaries):
         lines += ["## Escalation", "",
-                  "With escalate on, a zero-shot answer that ran, returned rows and that the model was sure of is "
-                  "kept; the other questions escalate to the configuration's other techniques.", "",
+                  "With escalate on, a zero-shot answer that ran and returned rows is kept (when the configuration "
+                  "checks it, only if zero-shot samples returned the same rows, or its tokens were likely enough); "
+                  "the other questions escalate to the configuration's other techniques.", "",
                   escalation_table(summaries), ""]
     gold_broken = max((s.gold_errors for s in summaries), default=0)
     if gold_broken:

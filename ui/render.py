@@ -29,6 +29,7 @@ PROGRESS = {
     "validate": "Checking the SQL is read-only…",
     "execute": "Running SQL…",
     "repair": "Fixing the SQL from the database's error…",
+    "confirm": "Checking the answer against other drafts…",
     "escalate": "Not sure of that SQL: bringing in examples and more candidates…",
     "collect": "Collecting a candidate query…",
     "vote": "Voting among the candidate queries…",
@@ -40,7 +41,8 @@ PROGRESS = {
 # The node most likely to run next, to show what the agent is doing now (the graph decides; a wrong
 # guess is replaced by the next finished step or by the answer).
 _NEXT = {"retrieve": "generate", "route": "generate", "generate": "validate", "validate": "execute",
-         "execute": "answer", "repair": "validate", "collect": "vote", "vote": "answer", "escalate": "retrieve"}
+         "execute": "answer", "repair": "validate", "collect": "vote", "vote": "answer", "escalate": "retrieve",
+         "confirm": "answer"}
 
 CHAT_TABLE_ROWS = 10
 PAGE_SIZE = 100

@@ -1,22 +1,29 @@
 """Escalation: answer cheaply when the zero-shot SQL is good enough, spend the costly techniques otherwise.
 
 With ``Techniques.escalate`` on, the first SQL is the baseline's: one greedy call on the cached prompt
-(instructions, schema, question), no examples. It is answered as it is when it ran and returned rows
-(and, with ``escalate_min_logprob`` set, the model was sure of every token of it). Otherwise the
-``escalate`` node records why and the question goes on to the techniques that are on (examples, values,
-self-consistency, repair), with the zero-shot SQL as the draft: it is the HyDE draft, and it joins the
-vote.
+(instructions, schema, question), no examples. It is answered as it is when it ran and returned rows,
+and, with ``escalate_check`` samples, when every zero-shot sample returned the same rows (``confirm``:
+the prompt is cached, so a sample costs only its decoding); with ``escalate_min_logprob`` set, the model
+must also have been sure of every token of it. Otherwise the ``escalate`` node records why and the
+question goes on to the techniques that are on (examples, values, self-consistency, repair), with the
+zero-shot SQL as the draft: it is the HyDE draft, and it joins the vote.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
 from agent.config import Techniques
+from agent.db import QueryError
 from agent.deps import RunContext
+from agent.guard import UnsafeSQLError
+from agent.llm import as_dicts, call_many, extract_sql
+from agent.nodes.generate import sql_call_kwargs, sql_messages
 from agent.nodes.retrieve import wants_retrieval
+from agent.requalify import requalify
+from agent.results import result_key
 from agent.state import AgentState
 from agent.trace import StepTimer
 
@@ -32,11 +39,13 @@ def cascading(state: AgentState, runtime: Runtime[RunContext]) -> bool:
 
 
 def reason_to_escalate(state: AgentState, t: Techniques) -> str | None:
-    """Why the zero-shot answer is not good enough, or None when it is."""
+    """Why the zero-shot answer is not good enough, or None when it is (so far: ``confirm`` may follow)."""
     if state.get("error"):
         return f"it failed ({state.get('error_kind') or 'error'})"
     if not state.get("rows"):
         return "it returned no rows"
+    if state.get("confirmed") is False:
+        return "a zero-shot sample returned other rows"
     confidence, floor = state.get("confidence"), t.escalate_min_logprob
     if confidence is None or floor is None:  # not asked for, or the endpoint sends no log-probabilities
         return None
@@ -44,6 +53,42 @@ def reason_to_escalate(state: AgentState, t: Techniques) -> str | None:
     if weakest < floor:
         return f"the model was unsure of {confidence['weakest']!r} (log-probability {weakest:.2f} < {floor:.2f})"
     return None
+
+
+def after_zero_shot(state: AgentState, t: Techniques) -> Literal["answer", "confirm", "escalate"]:
+    """After the zero-shot try ran: escalate it, check it with samples, or answer with it."""
+    if reason_to_escalate(state, t):
+        return "escalate"
+    return "confirm" if t.escalate_check and state.get("confirmed") is None else "answer"
+
+
+def confirm(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Draw ``escalate_check`` zero-shot samples of the same prompt (one request) and run each: the answer
+    is confirmed when every one returns its rows. A sample that fails or is refused does not confirm."""
+    ctx, t = runtime.context, runtime.context.techniques
+    db = ctx.deps.db
+    timer = StepTimer("confirm", sql=state.get("sql"), n=t.escalate_check, temperature=t.sc_temperature)
+    messages = sql_messages(state, ctx)
+    replies = call_many(ctx.deps.llm, messages, t.escalate_check, **sql_call_kwargs(ctx, t.sc_temperature))
+    timer.record_call(as_dicts(messages), "\n\n".join(r.text for r in replies), sum(r.prompt_tokens for r in replies),
+                      sum(r.completion_tokens for r in replies), sum(r.seconds for r in replies))
+    wanted = result_key(state.get("columns", []), state.get("rows", []))
+    samples = []
+    for reply in replies:
+        sql, problem, agrees = extract_sql(reply.text), None, False
+        if sql is None:
+            problem = "no SQL"
+        else:
+            try:
+                if t.fix_qualifiers:
+                    sql, _ = requalify(sql, db.schema(), db.dialect)
+                result = db.run(sql)
+                agrees = result_key(result.columns, [list(r) for r in result.rows]) == wanted
+            except (QueryError, UnsafeSQLError) as err:
+                problem = str(err)
+        samples.append({"sql": sql, "agrees": agrees, "error": problem})
+    confirmed = all(s["agrees"] for s in samples)
+    return {"confirmed": confirmed, "trace": [timer.finish(confirmed=confirmed, samples=samples)]}
 
 
 def escalate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:

@@ -20,12 +20,12 @@ from agent.trace import StepTimer
 NO_SQL = "The reply contained no SQL query. Reply with one SELECT query in a ```sql fenced block."
 
 
-def _messages(state: AgentState, ctx: RunContext) -> list[BaseMessage]:
+def sql_messages(state: AgentState, ctx: RunContext) -> list[BaseMessage]:
     prompt = "generate_cot" if ctx.techniques.cot else "generate"
     return [system_message(state, ctx), user_message(prompt, state, ctx)]
 
 
-def _kwargs(ctx: RunContext, temperature: float) -> dict[str, Any]:
+def sql_call_kwargs(ctx: RunContext, temperature: float) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"temperature": temperature}
     if ctx.techniques.cot:
         kwargs["response_format"] = RESPONSE_FORMAT
@@ -59,8 +59,8 @@ def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     temperature = state.get("temperature") or 0.0
     timer = StepTimer("generate", question=state["question"], temperature=temperature)
-    messages = _messages(state, ctx)
-    kwargs = _kwargs(ctx, temperature)
+    messages = sql_messages(state, ctx)
+    kwargs = sql_call_kwargs(ctx, temperature)
     # The zero-shot try of an escalating run with a log-probability floor: how sure was the model?
     scored = cascading(state, runtime) and ctx.techniques.escalate_min_logprob is not None
     if scored:
@@ -78,8 +78,8 @@ def sample(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Self-consistency's candidates: N samples of one prompt in one request (the prompt is read once)."""
     ctx, t = runtime.context, runtime.context.techniques
     timer = StepTimer("sample", question=state["question"], n=t.self_consistency, temperature=t.sc_temperature)
-    messages = _messages(state, ctx)
-    replies = call_many(ctx.deps.llm, messages, t.self_consistency, **_kwargs(ctx, t.sc_temperature))
+    messages = sql_messages(state, ctx)
+    replies = call_many(ctx.deps.llm, messages, t.self_consistency, **sql_call_kwargs(ctx, t.sc_temperature))
     timer.record_call(as_dicts(messages), "\n\n".join(r.text for r in replies), sum(r.prompt_tokens for r in replies),
                       sum(r.completion_tokens for r in replies), sum(r.seconds for r in replies))
     schema = ctx.deps.db.schema()

@@ -148,6 +148,32 @@ def test_the_threshold_is_inclusive(settings: Settings) -> None:
     assert record.ok and "escalate" not in nodes(record)
 
 
+CHECKED = Techniques(escalate=True, escalate_check=2, self_consistency=2, answer=False)
+
+
+def test_samples_that_return_the_same_rows_confirm_the_answer(settings: Settings) -> None:
+    record, model = ask(settings, CHECKED, sql_reply("SELECT COUNT(*) FROM Artist"),
+                        sql_reply("SELECT COUNT(ArtistId) FROM Artist"), sql_reply("SELECT COUNT(*) AS n FROM Artist"))
+    assert record.ok and record.rows == [[275]]
+    assert nodes(record) == ["context", "generate", "validate", "execute", "confirm", "answer"]
+    checked = step(record, "confirm")
+    assert checked.output["confirmed"] is True and [s["agrees"] for s in checked.output["samples"]] == [True, True]
+    assert model.kwargs_history[1]["n"] == 2 and model.kwargs_history[1]["temperature"] == CHECKED.sc_temperature
+    assert str(model.history[1][-1].content) == str(model.history[0][-1].content)  # the same zero-shot prompt
+
+
+@pytest.mark.parametrize("other", ["SELECT COUNT(*) FROM Album", "SELECT COUNT(*) FROM Artists", "DELETE FROM Artist"])
+def test_a_sample_with_other_rows_or_none_escalates(settings: Settings, other: str) -> None:
+    record, model = ask(settings, CHECKED, sql_reply("SELECT COUNT(*) FROM Artist"),
+                        sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply(other),
+                        sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"))
+    assert record.ok and record.rows == [[275]]
+    assert nodes(record)[4:7] == ["confirm", "escalate", "sample"]
+    assert step(record, "escalate").output["reason"] == "a zero-shot sample returned other rows"
+    assert step(record, "confirm").output["samples"][1]["agrees"] is False
+    assert len(model.history) == 3
+
+
 def test_with_nothing_to_escalate_to_the_switch_changes_nothing(settings: Settings) -> None:
     techniques = Techniques(escalate=True, answer=False)  # one candidate, no knowledge store
     record, model = ask(settings, techniques, unsure("SELECT COUNT(*) FROM Artists"),
