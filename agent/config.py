@@ -70,6 +70,9 @@ class Techniques(BaseSettings):
     escalate: bool = Field(
         False, description="answer with the zero-shot SQL when it runs, returns rows and the model was sure of "
         "every token of it; otherwise escalate to the retrieval techniques and self-consistency that are on")
+    first_try_examples: int = Field(
+        0, ge=0, le=20, description="with escalate: few-shot examples in the first try (0: zero-shot); an "
+        "escalated question gets few_shot of them")
     escalate_check: int = Field(
         0, ge=0, le=8, description="zero-shot samples drawn to check a zero-shot answer that ran: it escalates "
         "unless every one of them returns the same rows")

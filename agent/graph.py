@@ -75,14 +75,16 @@ def after_execute(
 
 
 def write_sql(state: AgentState, runtime: Runtime[RunContext]) -> Literal["generate", "sample"]:
-    """One greedy answer, or N samples for self-consistency."""
-    return "sample" if runtime.context.techniques.self_consistency > 1 else "generate"
+    """One greedy answer, or N samples for self-consistency (never for the first try of an escalating run)."""
+    if runtime.context.techniques.self_consistency > 1 and not cascading(state, runtime):
+        return "sample"
+    return "generate"
 
 
 def to_sql_path(state: AgentState, runtime: Runtime[RunContext]) -> Literal["retrieve", "generate", "sample"]:
     """Retrieve context when a retrieval technique is on (and there is a store), else start writing SQL.
-    An escalating run tries zero-shot first: one greedy answer, no retrieval."""
-    if cascading(state, runtime):
+    An escalating run tries one greedy answer first: zero-shot, or with ``first_try_examples``."""
+    if cascading(state, runtime) and not runtime.context.techniques.first_try_examples:
         return "generate"
     return "retrieve" if wants_retrieval(runtime) else write_sql(state, runtime)
 

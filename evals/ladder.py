@@ -38,8 +38,10 @@ VALUES: dict[str, object] = {**FEW_SHOT, "values": True}
 HYDE: dict[str, object] = {**VALUES, "hyde": True, "difficulty": True}
 # Every question gets everything: the greedy HyDE draft joins the four samples in the vote.
 FULL_ALWAYS: dict[str, object] = {**HYDE, "self_consistency": 4}
-# The same stack, spent only where the zero-shot try failed or returned no rows; that try is the draft.
-FULL: dict[str, object] = {**FULL_ALWAYS, "escalate": True}
+# The same stack, spent only where a zero-shot try failed or returned no rows; that try is the draft.
+ESCALATE: dict[str, object] = {**FULL_ALWAYS, "escalate": True}
+# The first try has two examples (cheap: a short prompt suffix); only a failed or empty one escalates.
+FULL: dict[str, object] = {**ESCALATE, "first_try_examples": 2}
 
 CONFIGS: dict[str, dict[str, object]] = {
     "baseline": BASELINE,
@@ -51,6 +53,7 @@ CONFIGS: dict[str, dict[str, object]] = {
     "+schema-linking": {**VALUES, "schema_linking": True},  # a branch off +values
     "+cot": {**VALUES, "cot": True},  # a branch off +values
     "+self-consistency": {**VALUES, "self_consistency": 4},  # a branch off +values
+    "+escalate": ESCALATE,  # full-always, but a zero-shot try first (a branch)
     "full": FULL,
     "full-always": FULL_ALWAYS,  # 'full' before escalation (2026-12-02 and earlier)
     # The full stack with every prompt capped at about 1,500 tokens: on big schemas the least similar

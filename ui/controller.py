@@ -74,7 +74,7 @@ def after_context(assistant: Assistant, techniques: Techniques) -> str:
     from agent.nodes.retrieve import wants_retrieval
 
     runtime: Any = SimpleNamespace(context=RunContext(assistant.deps, techniques))  # all the rule reads
-    if cascading({}, runtime):  # an escalating run tries zero-shot first
+    if cascading({}, runtime) and not techniques.first_try_examples:  # an escalating run's zero-shot try
         return "generate"
     return "retrieve" if wants_retrieval(runtime) else "generate"
 

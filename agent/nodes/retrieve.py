@@ -20,6 +20,7 @@ def wants_retrieval(runtime: Runtime[RunContext]) -> bool:
     t = runtime.context.techniques
     return runtime.context.deps.knowledge is not None and bool(
         t.few_shot or t.values or t.schema_linking or t.hyde or t.difficulty or t.prompt_budget
+        or (t.escalate and t.first_try_examples)
     )
 
 
@@ -32,6 +33,7 @@ def prompt_tokens(state: AgentState, ctx: RunContext, schema_text: str, examples
 
 
 def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    from agent.nodes.escalate import cascading
     from evals.sqlshape import hardness, sql_elements
     from knowledge.retrieval import describe, link_tables, render_examples, render_values
 
@@ -62,9 +64,10 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     view = SchemaView(state["schema_text"])
 
     # A hypothetical answer to search with (HyDE), and to predict hardness from. An escalated question
-    # already has one: its zero-shot try (the same greedy call on the same prompt), so no second call.
+    # already has one: its first try. The first try of an escalating run needs none (it is the draft).
+    first_try = cascading(state, runtime)
     draft = state.get("draft_sql") if state.get("escalated") else None
-    if (t.hyde or t.difficulty) and not state.get("escalated"):
+    if (t.hyde or t.difficulty) and not state.get("escalated") and not first_try:
         if t.prompt_budget:  # the draft's prompt must fit too (a schema of hundreds of tables)
             view = within_budget(view, [], "", must).schema
         messages = [system_message({**state, "schema_text": view.text}, ctx),  # type: ignore[typeddict-item]
@@ -78,9 +81,10 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     output["predicted_hardness"] = predicted
 
     examples = []
-    if t.few_shot:
+    k = t.first_try_examples if first_try else t.few_shot
+    if k:
         examples = knowledge.examples(
-            question, k=t.few_shot, exclude_db=None if t.same_db_examples else db.key,
+            question, k=k, exclude_db=None if t.same_db_examples else db.key,
             draft_sql=draft if t.hyde else None, prefer_hardness=predicted,
         )
         output["examples"] = describe(examples)

@@ -233,3 +233,24 @@ def test_an_escalated_question_gets_examples_without_a_second_draft(settings: Se
     assert retrieve.output["predicted_hardness"] == "easy" and retrieve.output["examples"]
     assert "singers" in str(model.history[1][-1].content)  # the examples reach the sampled prompt
     assert len(model.history) == 2
+
+
+def test_a_first_try_with_examples_then_more_of_them_when_escalated(settings: Settings, knowledge: object) -> None:
+    techniques = FULL_ESCALATING.model_copy(update={"escalate_min_logprob": None, "first_try_examples": 1})
+    record, model = ask(settings, techniques, sql_reply("SELECT COUNT(*) FROM Artists"),
+                        sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"),
+                        knowledge=knowledge)
+    assert record.ok and record.rows == [[275]]
+    assert nodes(record)[:7] == ["context", "retrieve", "generate", "validate", "execute", "escalate", "retrieve"]
+    first, second = (s for s in record.trace if s.node == "retrieve")
+    assert len(first.output["examples"]) == 1 and first.model_calls == 0  # no HyDE draft: the first try is it
+    assert len(second.output["examples"]) == 2 and second.model_calls == 0
+    assert model.kwargs_history[0].get("n") is None and model.kwargs_history[1]["n"] == 2  # greedy, then samples
+    assert str(model.history[0][-1].content).count("Question:") == 2  # one example, then the question
+
+
+def test_a_sure_first_try_with_examples_is_answered(settings: Settings, knowledge: object) -> None:
+    techniques = FULL_ESCALATING.model_copy(update={"escalate_min_logprob": None, "first_try_examples": 1})
+    record, model = ask(settings, techniques, sql_reply("SELECT COUNT(*) FROM Artist"), knowledge=knowledge)
+    assert nodes(record) == ["context", "retrieve", "generate", "validate", "execute", "answer"]
+    assert len(model.history) == 1

@@ -210,3 +210,4 @@ def test_an_escalating_run_shows_the_zero_shot_try_first() -> None:
     with_store: Any = SimpleNamespace(deps=SimpleNamespace(knowledge=object(), tools=None))
     assert after_context(with_store, Techniques(few_shot=4)) == "retrieve"
     assert after_context(with_store, Techniques(few_shot=4, escalate=True)) == "generate"
+    assert after_context(with_store, Techniques(few_shot=4, escalate=True, first_try_examples=2)) == "retrieve"
