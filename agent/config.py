@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     threads: int = Field(default_factory=_default_threads, ge=1)
     parallel_slots: int = Field(4, ge=1, le=16)
     ctx_per_slot: int = Field(4096, ge=1024)
-    prompt_cache_mib: int = Field(256, ge=0, description="host memory for cached prompt prefixes, shared by slots")
+    prompt_cache_mib: int = Field(128, ge=0, description="host memory for cached prompt prefixes, shared by slots")
     kv_cache_type: Literal["f16", "q8_0"] = Field(
         "f16", description="the slots' keys and values: q8_0 takes half the memory of f16")
     server_start_timeout_s: float = Field(300.0, gt=0)

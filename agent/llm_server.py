@@ -34,7 +34,7 @@ class ServerOptions:
     threads: int
     parallel_slots: int = 4
     ctx_per_slot: int = 4096
-    prompt_cache_mib: int = 256
+    prompt_cache_mib: int = 128
     kv_cache_type: str = "f16"  # or "q8_0": half the memory for the slots' and the cached prompts' keys and values
     port: int = 0
     host: str = "127.0.0.1"
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--ctx-per-slot", type=int, default=4096)
-    parser.add_argument("--prompt-cache-mib", type=int, default=256)
+    parser.add_argument("--prompt-cache-mib", type=int, default=128)
     parser.add_argument("--kv-cache-type", choices=KV_CACHE_TYPES, default="f16")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")

