@@ -133,6 +133,10 @@ class QueryResult:
     truncated: bool = False
     seconds: float = 0.0
 
+    def json_rows(self) -> list[list[Any]]:
+        """The rows as the agent keeps them (``jsonable`` values): what answers and votes compare."""
+        return [[jsonable(v) for v in row] for row in self.rows]
+
 
 class QueryError(Exception):
     """The database rejected the SQL (the model can fix this). ``kind`` is 'error' or 'timeout'."""

@@ -83,7 +83,7 @@ def confirm(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 if t.fix_qualifiers:
                     sql, _ = requalify(sql, db.schema(), db.dialect)
                 result = db.run(sql)
-                agrees = result_key(result.columns, [list(r) for r in result.rows]) == wanted
+                agrees = result_key(result.columns, result.json_rows()) == wanted
             except (QueryError, UnsafeSQLError) as err:
                 problem = str(err)
         samples.append({"sql": sql, "agrees": agrees, "error": problem})

@@ -6,7 +6,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.db import QueryError, jsonable
+from agent.db import QueryError
 from agent.deps import RunContext
 from agent.diagnose import diagnose
 from agent.guard import UnsafeSQLError
@@ -26,7 +26,7 @@ def execute(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     except UnsafeSQLError as err:  # the executor guards again, whatever the graph did before
         message = f"Refused, nothing was run: {err.reason}"
         return {"error": message, "error_kind": "unsafe", "trace": [timer.finish(error=message)]}
-    rows = [[jsonable(v) for v in row] for row in result.rows]
+    rows = result.json_rows()
     step = timer.finish(columns=result.columns, row_count=len(rows), truncated=result.truncated,
                         seconds=round(result.seconds, 4))
     return {"columns": result.columns, "rows": rows, "truncated": result.truncated,

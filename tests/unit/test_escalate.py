@@ -3,6 +3,9 @@ costly techniques. A scripted model gives each reply a log-probability."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from agent.confidence import sql_confidence
@@ -169,6 +172,19 @@ def test_a_sample_with_other_rows_or_none_escalates(settings: Settings, other: s
     assert step(record, "escalate").output["reason"] == "a zero-shot sample returned other rows"
     assert step(record, "confirm").output["samples"][1]["agrees"] is False
     assert len(model.history) == 3
+
+
+def test_samples_are_compared_with_the_rows_as_the_agent_keeps_them(tmp_path: Path) -> None:
+    """A value the agent turns into text (here a BLOB) must compare alike in the answer and the sample."""
+    path = tmp_path / "blobs.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (b BLOB)")
+        conn.execute("INSERT INTO t VALUES (x'616263')")
+    settings = Settings(db_url=f"sqlite:///{path}", data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+    record, _ = ask(settings, CHECKED, sql_reply("SELECT b FROM t"), sql_reply("SELECT b FROM t"),
+                    sql_reply("SELECT t.b FROM t"), question="What is stored?")
+    assert record.ok and step(record, "confirm").output["confirmed"] is True
+    assert "escalate" not in nodes(record)
 
 
 def test_with_nothing_to_escalate_to_the_switch_changes_nothing(settings: Settings) -> None:
