@@ -1,7 +1,7 @@
 """How sure the model was of the SQL it wrote, from the log-probabilities of the SQL's own tokens.
 
-The escalation switch answers with the zero-shot SQL when the model was sure of every token of it (and
-it ran and returned rows), and spends the costly techniques only on the rest. The score is the lowest
+With ``escalate_min_logprob`` set, an escalating run keeps its first try only when the model was sure of
+every token of its SQL (besides the try having run and returned rows). The score is the lowest
 log-probability among the tokens that make up the SQL: one token the model hesitated over (a column,
 a join, a filter value) is where a wrong query usually forks. The fence and any prose around the SQL
 do not count.

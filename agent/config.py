@@ -68,16 +68,16 @@ class Techniques(BaseSettings):
         False, description="repair every failed candidate (slow: up to N repair calls); else only the chosen "
         "one, and only when no candidate ran")
     escalate: bool = Field(
-        False, description="answer with the zero-shot SQL when it runs, returns rows and the model was sure of "
-        "every token of it; otherwise escalate to the retrieval techniques and self-consistency that are on")
+        False, description="answer with a first greedy try (zero-shot, or with first_try_examples) when it runs "
+        "and returns rows; otherwise escalate to the retrieval techniques and self-consistency that are on")
     first_try_examples: int = Field(
         0, ge=0, le=20, description="with escalate: few-shot examples in the first try (0: zero-shot); an "
         "escalated question gets few_shot of them")
     escalate_check: int = Field(
-        0, ge=0, le=8, description="zero-shot samples drawn to check a zero-shot answer that ran: it escalates "
-        "unless every one of them returns the same rows")
+        0, ge=0, le=8, description="samples of the first try's prompt drawn to check a first try that ran: it "
+        "escalates unless every one of them returns the same rows")
     escalate_min_logprob: float | None = Field(
-        None, le=0.0, description="also escalate when a token of the zero-shot SQL had a lower log-probability "
+        None, le=0.0, description="also escalate when a token of the first try's SQL had a lower log-probability "
         "than this (empty: not used; the endpoint must send log-probabilities)")
     answer: bool = Field(True, description="write a one-or-two sentence answer grounded in the rows")
     tools: bool = Field(True, description="let the agent route a question to its tools (ReAct) instead of SQL")

@@ -4,9 +4,10 @@
     execute → answer, with repair on a fixable error (at most N times). With self-consistency, one
     request samples N candidates, and the graph fans out a branch per candidate (validate → execute, as
     a subgraph; → repair too with sc_repair_each) whose results are voted on; when none of them ran, the
-    chosen one goes through repair like a single answer. With escalation, the first try is zero-shot
-    (context → generate → validate → execute [→ confirm] → answer); a failed, empty or unconfirmed one
-    goes to ``escalate`` and from there down the path above, its SQL kept as the draft.
+    chosen one goes through repair like a single answer. With escalation, the first try is one greedy
+    answer (context → [retrieve, with first_try_examples] → generate → validate → execute [→ confirm] →
+    answer); a failed, empty or unconfirmed one goes to ``escalate`` and from there down the path above,
+    its SQL kept as the draft.
 """
 
 from __future__ import annotations

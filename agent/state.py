@@ -63,9 +63,9 @@ class AgentState(TypedDict, total=False):
     temperature: float
     candidate_index: int
     draft_sql: str | None
-    confidence: dict[str, Any] | None  # how sure the model was of its zero-shot SQL (agent.confidence)
-    escalated: bool  # the zero-shot answer was not good enough: the costly techniques are at work
-    confirmed: bool | None  # zero-shot samples returned the zero-shot answer's rows (escalate_check)
+    confidence: dict[str, Any] | None  # how sure the model was of its first try's SQL (agent.confidence)
+    escalated: bool  # the first try was not good enough: the costly techniques are at work
+    confirmed: bool | None  # zero-shot samples returned the first try's rows (escalate_check)
     samples: list[dict[str, Any]]
     candidates: Annotated[list[Candidate], extend_or_reset]
     route: Literal["sql", "tools"] | None

@@ -70,13 +70,10 @@ def after_context(assistant: Assistant, techniques: Techniques) -> str:
     from types import SimpleNamespace
 
     from agent.deps import RunContext
-    from agent.nodes.escalate import cascading
-    from agent.nodes.retrieve import wants_retrieval
+    from agent.graph import to_sql_path
 
     runtime: Any = SimpleNamespace(context=RunContext(assistant.deps, techniques))  # all the rule reads
-    if cascading({}, runtime) and not techniques.first_try_examples:  # an escalating run's zero-shot try
-        return "generate"
-    return "retrieve" if wants_retrieval(runtime) else "generate"
+    return "retrieve" if to_sql_path({}, runtime) == "retrieve" else "generate"  # samples are written too
 
 
 def view_of(record: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -1,12 +1,13 @@
-"""Escalation: answer cheaply when the zero-shot SQL is good enough, spend the costly techniques otherwise.
+"""Escalation: answer cheaply when the first try is good enough, spend the costly techniques otherwise.
 
-With ``Techniques.escalate`` on, the first SQL is the baseline's: one greedy call on the cached prompt
-(instructions, schema, question), no examples. It is answered as it is when it ran and returned rows,
-and, with ``escalate_check`` samples, when every zero-shot sample returned the same rows (``confirm``:
-the prompt is cached, so a sample costs only its decoding); with ``escalate_min_logprob`` set, the model
-must also have been sure of every token of it. Otherwise the ``escalate`` node records why and the
-question goes on to the techniques that are on (examples, values, self-consistency, repair), with the
-zero-shot SQL as the draft: it is the HyDE draft, and it joins the vote.
+With ``Techniques.escalate`` on, the first SQL is one greedy call on the cached prompt (instructions,
+schema, question): the baseline's, or with ``first_try_examples`` examples. It is answered as it is
+when it ran and returned rows and, with ``escalate_check``, when every sample of the same prompt
+returned the same rows (``confirm``: the prompt is cached, so a sample costs only its decoding); with
+``escalate_min_logprob`` set, the model must also have been sure of every token of it. Otherwise the
+``escalate`` node records why and the question goes on to the techniques that are on (examples, values,
+self-consistency, repair), with the first try's SQL as the draft: it is the HyDE draft, and it joins the
+vote.
 """
 
 from __future__ import annotations
@@ -27,19 +28,19 @@ from agent.results import result_key
 from agent.state import AgentState
 from agent.trace import StepTimer
 
-# Errors after which the zero-shot SQL is no draft worth keeping (nothing to vote with or search by).
+# Errors after which the first try's SQL is no draft worth keeping (nothing to vote with or search by).
 _NO_DRAFT = ("no_sql", "syntax", "unsafe")
 
 
 def cascading(state: AgentState, runtime: Runtime[RunContext]) -> bool:
-    """Whether this is the zero-shot first try of an escalating run (and there is something to escalate to)."""
+    """Whether this is the first try of an escalating run (and there is something to escalate to)."""
     t = runtime.context.techniques
     return (t.escalate and not state.get("escalated")
             and (wants_retrieval(runtime) or t.self_consistency > 1))
 
 
 def reason_to_escalate(state: AgentState, t: Techniques) -> str | None:
-    """Why the zero-shot answer is not good enough, or None when it is (so far: ``confirm`` may follow)."""
+    """Why the first try is not good enough, or None when it is (so far: ``confirm`` may follow)."""
     if state.get("error"):
         return f"it failed ({state.get('error_kind') or 'error'})"
     if not state.get("rows"):
@@ -56,14 +57,14 @@ def reason_to_escalate(state: AgentState, t: Techniques) -> str | None:
 
 
 def after_zero_shot(state: AgentState, t: Techniques) -> Literal["answer", "confirm", "escalate"]:
-    """After the zero-shot try ran: escalate it, check it with samples, or answer with it."""
+    """After the first try ran: escalate it, check it with samples, or answer with it."""
     if reason_to_escalate(state, t):
         return "escalate"
     return "confirm" if t.escalate_check and state.get("confirmed") is None else "answer"
 
 
 def confirm(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Draw ``escalate_check`` zero-shot samples of the same prompt (one request) and run each: the answer
+    """Draw ``escalate_check`` samples of the first try's prompt (one request) and run each: the answer
     is confirmed when every one returns its rows. A sample that fails or is refused does not confirm."""
     ctx, t = runtime.context, runtime.context.techniques
     db = ctx.deps.db

@@ -61,7 +61,7 @@ def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     timer = StepTimer("generate", question=state["question"], temperature=temperature)
     messages = sql_messages(state, ctx)
     kwargs = sql_call_kwargs(ctx, temperature)
-    # The zero-shot try of an escalating run with a log-probability floor: how sure was the model?
+    # The first try of an escalating run with a log-probability floor: how sure was the model?
     scored = cascading(state, runtime) and ctx.techniques.escalate_min_logprob is not None
     if scored:
         kwargs |= {"logprobs": True, "top_logprobs": 1}
