@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from agent.db import Schema
+from agent.prompts import SchemaStyle
 
 # Schemas and SQL come to about 3 characters a token with qwen2.5's tokenizer (measured on five Spider
 # schemas: 2.85 to 3.33), English prose to about 4: 3 errs on the side of a prompt that fits.
@@ -68,7 +69,7 @@ def fit(
 def smaller_schemas(
     schema: Schema, ranked: list[tuple[str, float]], must: set[str], sample_rows: int,
     link: Callable[[Schema, list[tuple[str, float]], set[str], int], set[str]],
-    start: set[str] | None = None,
+    start: set[str] | None = None, style: SchemaStyle | None = None,
 ) -> Iterator[SchemaView]:
     """The schema with ever fewer tables (the least relevant by ``ranked`` dropped first; ``link`` keeps
     ``must`` and the join paths), then without sample rows. ``start``: the tables already chosen."""
@@ -80,6 +81,6 @@ def smaller_schemas(
         chosen = frozenset(link(schema, [(n, 0.0) for n in order[:k]], must, k) & names)
         if len(chosen) < len(last):
             last = chosen
-            yield SchemaView(schema.render(sample_rows=sample_rows, only=set(chosen)), chosen)
+            yield SchemaView(schema.render(sample_rows=sample_rows, only=set(chosen), style=style), chosen)
     if sample_rows:
-        yield SchemaView(schema.render(sample_rows=0, only=set(last)), last, 0)
+        yield SchemaView(schema.render(sample_rows=0, only=set(last), style=style), last, 0)

@@ -14,8 +14,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agent.prompts import prompt_set_names
 
 LocalModelName = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"]
 LOCAL_MODELS: tuple[str, ...] = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")
@@ -47,6 +49,8 @@ class Techniques(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SQLSAGE_TECH_", extra="forbid")
 
+    prompts: str = Field("default", description="the prompt set (agent/prompts/variants/<name>/; default: the "
+                         "files in agent/prompts/)")
     sample_rows: int = Field(3, ge=0, le=20, description="sample rows per table shown in the schema prompt")
     few_shot: int = Field(0, ge=0, le=20, description="solved examples retrieved into the prompt by similarity")
     hyde: bool = Field(False, description="draft a SQL first; re-rank examples by the draft's SQL skeleton")
@@ -82,6 +86,13 @@ class Techniques(BaseSettings):
     answer: bool = Field(True, description="write a one-or-two sentence answer grounded in the rows")
     tools: bool = Field(True, description="let the agent route a question to its tools (ReAct) instead of SQL")
     max_tool_steps: int = Field(5, ge=1, le=20, description="tool calls at most in one ReAct loop")
+
+    @field_validator("prompts")
+    @classmethod
+    def _known_prompt_set(cls, name: str) -> str:
+        if name not in prompt_set_names():
+            raise ValueError(f"unknown prompt set {name!r}; known: {', '.join(prompt_set_names())}")
+        return name
 
 
 class Settings(BaseSettings):

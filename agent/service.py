@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -21,6 +21,7 @@ from agent.graph import build_graph
 from agent.guard import check_sql
 from agent.llm import EndpointStarter, build_chat_model, open_endpoint
 from agent.llm_server import LocalServer
+from agent.prompts import prompt_set
 from agent.shared_state import open_chroma_client, open_postgres_checkpointer, open_sqlite_checkpointer
 from agent.state import new_turn
 
@@ -140,6 +141,7 @@ class Assistant:
             yield record
             return
         context = RunContext(self.deps, techniques or self.settings.techniques)
+        prompts = prompt_set(context.techniques.prompts).label
         state: dict[str, Any] = {}
         stopped: SqlsageError | None = None
         began = time.monotonic()
@@ -159,10 +161,11 @@ class Assistant:
                     if not namespace and node in SUBGRAPH_NODES:
                         continue  # its steps were streamed from inside the subgraph already
                     for step in (update or {}).get("trace", []):
+                        step = replace(step, prompts=prompts)
                         record.trace.append(step)
                         yield step
         except SqlsageError as err:
-            step = Step("error", time.time(), time.monotonic() - began, error=str(err))
+            step = Step("error", time.time(), time.monotonic() - began, error=str(err), prompts=prompts)
             record.trace.append(step)
             yield step
             stopped = err

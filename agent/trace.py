@@ -21,6 +21,7 @@ class Step:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model_seconds: float = 0.0
+    prompts: str | None = None  # the prompt set's name@version (agent.prompts), stamped by the assistant
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,6 +31,7 @@ from agent.db import Database, QueryError, jsonable, mask_url
 from agent.errors import DatabaseUnavailable, SqlsageError
 from agent.guard import UnsafeSQLError
 from agent.nodes.answer import ROWS_SHOWN
+from agent.prompts import prompt_set
 from agent.service import AnswerRecord, Assistant
 from evals.accuracy import ExecResult, execute_readonly, execution_match, gold_has_order_by, results_match
 from evals.dataset import EvalQuestion
@@ -77,6 +78,8 @@ class QuestionResult:
     rows: list[list[Any]]  # the first rows the answer was written from
     techniques: dict[str, Any]
     trace: list[dict[str, Any]] = field(default_factory=list)
+    # The prompt set asked with: its name, version and each file's hash (agent.prompts.PromptSet.describe).
+    prompts: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,6 +144,7 @@ def result_of(
         retrieval=retrieval.to_dict() if retrieval is not None else None, answer=record.answer,
         columns=list(record.columns), rows=[[jsonable(v) for v in r] for r in record.rows[:ROWS_SHOWN]],
         techniques=techniques.model_dump(mode="json"), trace=json.loads(json.dumps(trace, default=jsonable)),
+        prompts=prompt_set(techniques.prompts).describe(),
     )
 
 
@@ -246,6 +250,10 @@ def _check_resumable(done: dict[str, QuestionResult], questions: Sequence[EvalQu
         if old.question != q.question or old.gold != q.gold:
             raise RunError(f"{path} holds another question under id {q.qid!r}: it belongs to another data file. "
                            "Use a new --out folder.")
+        version = prompt_set(techniques.prompts).version
+        if old.prompts is not None and old.prompts.get("version") != version:
+            raise RunError(f"{path} was run with other prompts (set {old.prompts.get('set')!r} version "
+                           f"{old.prompts.get('version')}, now {version}). Use a new --out folder.")
         then = {k: old.techniques.get(k, defaults.get(k, "(absent)")) for k in old.techniques.keys() | wanted.keys()}
         if then != wanted:
             changed = {k: (then.get(k, "(absent)"), wanted.get(k, "(absent)"))

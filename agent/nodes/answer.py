@@ -9,8 +9,7 @@ from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.llm import call_recorded
-from agent.nodes.common import system_message
-from agent.prompts import render
+from agent.nodes.common import prompts_of, system_message
 from agent.state import AgentState, Turn
 from agent.trace import StepTimer
 
@@ -39,7 +38,7 @@ def answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if not ctx.techniques.answer:
         text = plain_answer(columns, rows, truncated)
         return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(answer=text)]}
-    prompt = render(
+    prompt = prompts_of(ctx).render(
         "answer", question=state["question"], sql=state.get("sql") or "", row_count=len(rows),
         truncated=f", capped at {len(rows)}" if truncated else "", rows=format_rows(columns, rows),
     )

@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
+from agent.nodes.common import prompts_of
 from agent.nodes.retrieve import prompt_tokens, wants_retrieval
 from agent.state import AgentState
 from agent.trace import StepTimer
@@ -17,12 +18,13 @@ def gather_context(state: AgentState, runtime: Runtime[RunContext]) -> dict[str,
     timer = StepTimer("context", question=state["question"])
     schema = ctx.deps.db.schema()
     t = ctx.techniques
-    text = schema.render(sample_rows=t.sample_rows)
+    style = prompts_of(ctx).style
+    text = schema.render(sample_rows=t.sample_rows, style=style)
     extra: dict[str, Any] = {}
     if t.prompt_budget and t.sample_rows and not wants_retrieval(runtime):
         # Without the knowledge store only the sample rows can go (retrieval cuts tables too).
         if prompt_tokens(state, ctx, text, "") > t.prompt_budget:
-            text = schema.render(sample_rows=0)
+            text = schema.render(sample_rows=0, style=style)
             extra["budget"] = {"limit": t.prompt_budget, "estimated_tokens": prompt_tokens(state, ctx, text, ""),
                                "sample_rows_dropped": True}
     step = timer.finish(

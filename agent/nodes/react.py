@@ -34,8 +34,7 @@ from agent.deps import RunContext
 from agent.errors import LLMUnavailable
 from agent.llm import Reply, call_recorded
 from agent.nodes.answer import format_rows
-from agent.nodes.common import conversation_text, system_message
-from agent.prompts import render
+from agent.nodes.common import conversation_text, prompts_of, system_message
 from agent.state import AgentState, Turn
 from agent.trace import Step, StepTimer
 from tools.base import Tool, ToolContext, ToolResult
@@ -85,7 +84,7 @@ def route(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if not choices:  # no tool is named or shares a word with the question: SQL, without a model call
         return {"route": "sql"}
     timer = StepTimer("route", question=state["question"])
-    prompt = render(
+    prompt = prompts_of(ctx).render(
         "route", tools="\n".join(f"- {t.name}: {t.description}" for t in choices),
         history=conversation_text(state), question=state["question"],
     )
@@ -322,7 +321,7 @@ def react(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         raise RuntimeError("The react node needs Deps.tools: route only sends questions here when tools are set.")
     llm, limit = ctx.deps.llm, ctx.techniques.max_tool_steps
     native = supports_native_tools(llm)
-    prompt = render(
+    prompt = prompts_of(ctx).render(
         "react", tools=tool_lines(registry), protocol=NATIVE_PROTOCOL if native else JSON_PROTOCOL,
         history=conversation_text(state), question=state["question"],
     )

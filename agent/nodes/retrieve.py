@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from agent.budget import Fitted, SchemaView, estimate_tokens, fit, smaller_schemas
 from agent.deps import RunContext
 from agent.llm import SQL_STOP, call_recorded, extract_sql
-from agent.nodes.common import system_message, user_message
+from agent.nodes.common import prompts_of, system_message, user_message
 from agent.state import AgentState
 from agent.trace import StepTimer
 
@@ -28,7 +28,7 @@ def prompt_tokens(state: AgentState, ctx: RunContext, schema_text: str, examples
     """The estimated tokens of the prompt that generation will send with this schema and these examples."""
     name = "generate_cot" if ctx.techniques.cot else "generate"
     messages = [system_message({**state, "schema_text": schema_text}, ctx),  # type: ignore[typeddict-item]
-                user_message(name, state, ctx, examples=examples_text)]
+                user_message(name, state, ctx, examples=examples_text, schema=schema_text)]
     return sum(estimate_tokens(str(m.content)) for m in messages)
 
 
@@ -53,7 +53,8 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         def schemas() -> Iterator[SchemaView]:  # ever smaller; the tables are ranked only if it comes to that
             yield first
             yield from smaller_schemas(schema, ranked(), must, t.sample_rows, link_tables,
-                                       start=None if first.tables is None else set(first.tables))
+                                       start=None if first.tables is None else set(first.tables),
+                                       style=prompts_of(ctx).style)
 
         return fit(t.prompt_budget, lambda v, ex: prompt_tokens(state, ctx, v.text, render_examples(ex) + extra),
                    kept, schemas())
@@ -71,7 +72,7 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         if t.prompt_budget:  # the draft's prompt must fit too (a schema of hundreds of tables)
             view = within_budget(view, [], "", must).schema
         messages = [system_message({**state, "schema_text": view.text}, ctx),  # type: ignore[typeddict-item]
-                    user_message("generate", state, ctx, examples="")]
+                    user_message("generate", state, ctx, examples="", schema=view.text)]
         reply = call_recorded(timer, ctx.deps.llm, messages, temperature=0.0, stop=list(SQL_STOP))
         draft = extract_sql(reply.text)
         output["draft_sql"] = draft
@@ -95,7 +96,8 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         if view.tables is not None:
             chosen &= view.tables
         view = SchemaView(schema.render(sample_rows=view.sample_rows if view.sample_rows is not None
-                                        else t.sample_rows, only=set(chosen)), chosen, view.sample_rows)
+                                        else t.sample_rows, only=set(chosen), style=prompts_of(ctx).style),
+                          chosen, view.sample_rows)
     values_text = render_values(values)
     if t.prompt_budget:
         fitted = within_budget(view, examples, values_text, must)
