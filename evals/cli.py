@@ -41,6 +41,8 @@ class EvalRequest:
     limit: int | None = None
     seed: int | None = None
     by_database: bool = False  # ask the chosen questions database by database
+    databases: int | None = None  # only the questions of the first N (shuffled) databases
+    per_database: int | None = None  # at most this many questions of each database
     configs: tuple[str, ...] = ("baseline",)
     out: Path | None = None
     workers: int = 2
@@ -49,6 +51,7 @@ class EvalRequest:
     timeout_s: float = 30.0
     progress: bool = True
     knowledge: bool = False  # open the knowledge store (few-shot examples, values, schema linking)
+    reference: bool = True  # run the plain-prompt `script` rung too, beside the others
 
 
 @dataclass
@@ -65,13 +68,18 @@ def default_out_dir(now: datetime | None = None) -> Path:
     return DEFAULT_OUT_ROOT / (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
 
 
-def resolve_configs(names: Sequence[str], ragas: bool = False) -> dict[str, Techniques]:
-    """The Techniques of each named configuration; with RAGAS, the written answer is on (it is judged)."""
-    from evals.ladder import resolve, validate
+def resolve_configs(names: Sequence[str], ragas: bool = False, reference: bool = True) -> dict[str, Techniques]:
+    """The Techniques of each named configuration; with RAGAS, the written answer is on (it is judged).
+    With ``reference``, the plain-prompt ``script`` rung runs too (first, or right after ``baseline``)
+    unless it is named already."""
+    from evals.ladder import REFERENCE, resolve, validate
 
     validate()
     if len(set(names)) != len(names):
         raise SqlsageError(f"A configuration is named twice in {list(names)}.")
+    names = list(names)
+    if reference and REFERENCE not in names:
+        names.insert(names.index("baseline") + 1 if "baseline" in names else 0, REFERENCE)
     configs = {name: resolve(name) for name in names}
     if ragas:
         configs = {name: t.model_copy(update={"answer": True}) for name, t in configs.items()}
@@ -95,10 +103,11 @@ def evaluate(
     from evals.report import write_reports
     from evals.runner import AssistantPool, RunOptions, run_ladder
 
-    configs = resolve_configs(request.configs, request.ragas)
+    configs = resolve_configs(request.configs, request.ragas, request.reference)
     questions = select(
         load_questions(request.data, request.db_dir, request.db_url or settings.db_url),
         request.split, request.limit, request.seed, request.by_database,  # type: ignore[arg-type]
+        request.databases, request.per_database,
     )
     out_dir = request.out or default_out_dir()
     options = RunOptions(out_dir, request.workers, request.timeout_s, request.progress)
@@ -132,7 +141,8 @@ def evaluate(
             knowledge.close()
     info = {
         "data": str(request.data), "split": request.split, "limit": request.limit, "sample_seed": request.seed,
-        "by_database": request.by_database,
+        "by_database": request.by_database, "databases_asked": request.databases,
+        "per_database": request.per_database,
         "questions": len(questions), "databases": len({q.db_id for q in questions}),
         "configs": {name: _changed(t) for name, t in configs.items()},
         "model": endpoint.model if endpoint else type(llm).__name__,
@@ -184,10 +194,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     request = EvalRequest(
         data=args.data, db_dir=args.db_dir, db_url=args.db_url, split=args.split, limit=args.limit,
-        seed=args.sample_seed, by_database=args.by_database, configs=tuple(args.config), out=args.out,
+        seed=args.sample_seed, by_database=args.by_database, databases=args.databases,
+        per_database=args.per_database,
+        configs=tuple(args.config), out=args.out,
         workers=args.workers, ragas=args.ragas,
         ragas_limit=args.ragas_limit, timeout_s=args.query_timeout, progress=not args.no_progress,
-        knowledge=args.knowledge,
+        knowledge=args.knowledge, reference=not args.no_reference,
     )
     outcome = evaluate(request, settings)
     print(ladder_table(outcome.summaries))
@@ -248,6 +260,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     ev.add_argument("--by-database", action="store_true",
                     help="ask the chosen questions database by database, as a user does (the same questions; "
                     "the model server keeps each schema cached)")
+    ev.add_argument("--databases", type=int, metavar="N",
+                    help="only the questions of N databases (the first N after shuffling), before --limit")
+    ev.add_argument("--per-database", type=int, metavar="K", help="at most K questions of each database")
     ev.add_argument("--config", nargs="+", default=["baseline"], metavar="NAME",
                     help="configurations of the technique ladder (evals/ladder.py), e.g. baseline +repair; "
                     "NAME:switch=value,... changes switches of one (full:escalate_min_logprob=-0.5)")
@@ -260,6 +275,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                     "techniques (few-shot, values, schema linking); examples of the evaluated databases are excluded")
     ev.add_argument("--query-timeout", type=float, default=30.0, help="seconds per query when scoring")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.add_argument("--no-reference", action="store_true",
+                    help="do not add the plain-prompt reference rung 'script' (added by default)")
     _common(ev)
     ev.set_defaults(func=cmd_eval)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,11 +177,15 @@ def load_questions(path: Path, db_dir: Path | None = None, db_url: str | None = 
 
 def select(
     questions: Sequence[EvalQuestion], split: Split = "all", limit: int | None = None, seed: int | None = None,
-    by_database: bool = False,
+    by_database: bool = False, databases: int | None = None, per_database: int | None = None,
 ) -> list[EvalQuestion]:
     """The questions of ``split``, shuffled with ``seed`` (kept in file order without one), the first
     ``limit`` of them. Deterministic; a larger limit extends a smaller one (so a run can be resumed
     with more questions).
+
+    ``databases`` keeps only the questions of the first N databases in that order (before ``limit``):
+    many questions of a few databases, as one user asks them, where each new schema costs the model a
+    long first read. ``per_database`` keeps at most that many of each database's questions.
 
     ``by_database`` asks the same chosen questions database by database (databases in order of their
     first question, each one's questions in the chosen order), as a user asks: the model server's
@@ -197,6 +202,21 @@ def select(
         chosen = [q for q in chosen if q.db_id not in heldout_db_ids()]
     if seed is not None:
         random.Random(seed).shuffle(chosen)
+    if databases is not None:
+        if databases < 1:
+            raise DatasetError("--databases must be at least 1.")
+        kept = list(dict.fromkeys(q.db_id for q in chosen))[:databases]
+        chosen = [q for q in chosen if q.db_id in set(kept)]
+    if per_database is not None:
+        if per_database < 1:
+            raise DatasetError("--per-database must be at least 1.")
+        taken: Counter[str] = Counter()
+        kept_questions = []
+        for q in chosen:
+            taken[q.db_id] += 1
+            if taken[q.db_id] <= per_database:
+                kept_questions.append(q)
+        chosen = kept_questions
     if limit is not None:
         if limit < 1:
             raise DatasetError("--limit must be at least 1.")

@@ -43,8 +43,14 @@ ESCALATE: dict[str, object] = {**FULL_ALWAYS, "escalate": True}
 # The first try has two examples (cheap: a short prompt suffix); only a failed or empty one escalates.
 FULL: dict[str, object] = {**ESCALATE, "first_try_examples": 2}
 
+# The reference: a plain script's prompt (agent/prompts/variants/script), one call, nothing else. Every
+# report shows it beside the baseline: the distance to the simplest thing that could work.
+SCRIPT: dict[str, object] = {**BASELINE, "prompts": "script", "sample_rows": 3}
+REFERENCE = "script"
+
 CONFIGS: dict[str, dict[str, object]] = {
     "baseline": BASELINE,
+    "script": SCRIPT,
     "+repair": REPAIR,
     "+fix-qualifiers": FIX_QUALIFIERS,
     "+few-shot": FEW_SHOT,

@@ -90,6 +90,23 @@ def test_by_database_asks_the_same_questions_one_database_after_another() -> Non
         assert [q for q in grouped if q.db_id == db] == [q for q in shuffled if q.db_id == db]
 
 
+def test_a_few_databases_and_at_most_k_questions_of_each() -> None:
+    questions = _questions(60)  # three databases, twenty questions each
+    shuffled = select(questions, seed=3)
+    first_two = list(dict.fromkeys(q.db_id for q in shuffled))[:2]
+    chosen = select(questions, seed=3, databases=2, per_database=4)
+    assert Counter(q.db_id for q in chosen) == {first_two[0]: 4, first_two[1]: 4}
+    # each database's first four, in the shuffled order
+    for db in first_two:
+        assert [q for q in chosen if q.db_id == db] == [q for q in shuffled if q.db_id == db][:4]
+    assert len(select(questions, seed=3, databases=5)) == 60  # more databases than there are: all of them
+    assert select(questions, seed=3, databases=1, limit=3) == [q for q in shuffled if q.db_id == first_two[0]][:3]
+    with pytest.raises(DatasetError):
+        select(questions, databases=0)
+    with pytest.raises(DatasetError):
+        select(questions, per_database=0)
+
+
 def test_heldout_split_keeps_only_heldout_databases() -> None:
     held = sorted(heldout_db_ids())
     questions = [EvalQuestion(f"{db}/{i}", db, "q", "SELECT 1", "sqlite://") for i, db in enumerate([*held, "other"])]

@@ -25,8 +25,21 @@ def test_baseline_is_zero_shot_one_call_and_repair_adds_repair() -> None:
         k: v for k, v in base.model_dump().items() if k != "repair"}
 
 
+def test_the_script_reference_is_the_plain_prompt_alone_and_runs_beside_every_ladder() -> None:
+    from evals.cli import resolve_configs
+
+    script = resolve("script")
+    assert script.prompts == "script" and script.sample_rows == 3
+    assert not (script.repair or script.fix_qualifiers or script.answer or script.few_shot or script.values)
+    assert script.self_consistency == 1 and not script.escalate
+    assert list(resolve_configs(["baseline", "full"])) == ["baseline", "script", "full"]
+    assert list(resolve_configs(["full"])) == ["script", "full"]
+    assert list(resolve_configs(["full", "script"])) == ["full", "script"]
+    assert list(resolve_configs(["full"], reference=False)) == ["full"]
+
+
 def test_an_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(LadderError, match=r"Unknown configuration '\+nope'; known: baseline, \+repair"):
+    with pytest.raises(LadderError, match=r"Unknown configuration '\+nope'; known: baseline, script, \+repair"):
         resolve("+nope")
 
 
