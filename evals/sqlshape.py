@@ -396,6 +396,11 @@ def sql_elements(sql: str, dialect: str = "sqlite") -> SqlElements:
     tree = parse_query(sql, dialect)
     if tree is None:
         return SqlElements(frozenset(), frozenset())
+    return tree_elements(tree)
+
+
+def tree_elements(tree: exp.Expr) -> SqlElements:
+    """:func:`sql_elements` of a parsed query."""
     cte_names = _cte_names(tree)
     tables = {
         t.name.lower()
