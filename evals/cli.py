@@ -101,7 +101,7 @@ def evaluate(
     """
     from evals.dataset import load_questions, select
     from evals.report import write_reports
-    from evals.runner import AssistantPool, RunOptions, run_ladder
+    from evals.runner import AssistantPool, RunOptions, backfill, run_ladder
 
     configs = resolve_configs(request.configs, request.ragas, request.reference)
     questions = select(
@@ -139,6 +139,8 @@ def evaluate(
             server.stop()
         if opened_knowledge and knowledge is not None:
             knowledge.close()
+    by_id = {q.qid: q for q in questions}  # results recorded before the official verdict and failure map
+    runs = {name: [backfill(r, by_id[r.qid], request.timeout_s) for r in results] for name, results in runs.items()}
     info = {
         "data": str(request.data), "split": request.split, "limit": request.limit, "sample_seed": request.seed,
         "by_database": request.by_database, "databases_asked": request.databases,

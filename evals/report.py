@@ -1,6 +1,7 @@
 """Figures of a run and the files they go into: report.json, report.md and accuracy.png.
 
-:func:`summarize` turns one configuration's results into its row of the ladder; the rest renders.
+:func:`summarize` turns one configuration's results into its row of the ladder (with the official
+evaluator's figure and the failure map); the rest renders.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from agent.db import jsonable
+from evals.failures import CATEGORIES
 from evals.retrieval import RetrievalScores, example_scores, mean_scores
 from evals.runner import QuestionResult
 from evals.sqlshape import HARDNESS_LEVELS
 
 BASELINE = "baseline"
 WORST_FAILURES = 10
+# A miss recorded before the failure map, with no SQLite file to re-run it on (see evals.runner.backfill).
+UNKNOWN_FAILURE = "unknown"
+FAILURE_LABELS: dict[str, str] = {**CATEGORIES, UNKNOWN_FAILURE: "unknown (recorded before the failure map)"}
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -66,6 +71,15 @@ class ConfigSummary:
     delta_prev_best: float | None = None  # in percentage points
     gained: int | None = None  # questions this one gets right and the previous best wrong
     lost: int | None = None  # and the other way round
+    # The official test-suite evaluator's figure (evals.accuracy.official_match), over the results that
+    # have its verdict (all but lines recorded before it that could not be re-run):
+    official_correct: int = 0
+    official_scored: int = 0
+    official_accuracy: float | None = None
+    # The failure map: wrong answers per category (evals.failures.CATEGORIES, in its order, then
+    # "unknown"), and the first wrong answer of each category: qid, question, gold, prediction, detail.
+    failures: dict[str, int] = field(default_factory=dict)
+    failure_examples: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +98,8 @@ def summarize(config: str, results: Sequence[QuestionResult]) -> ConfigSummary:
                               "accuracy": share([r.match for r in subset])}
     seconds = [r.seconds for r in results]
     retrieval = [RetrievalScores(**r.retrieval) if r.retrieval else None for r in results]
+    official = [r.official_match for r in results if r.official_match is not None]
+    failures, failure_examples = failure_map(results)
     return ConfigSummary(
         config=config, n=n, correct=sum(r.match for r in results), accuracy=share([r.match for r in results]),
         by_hardness=by_hardness, exact_match=share([r.exact_match for r in results]),
@@ -97,7 +113,25 @@ def summarize(config: str, results: Sequence[QuestionResult]) -> ConfigSummary:
         agent_errors=dict(Counter(r.error_kind or "error" for r in results if r.error)),
         techniques=results[0].techniques if results else {},
         escalation=_escalation(results),
+        official_correct=sum(official), official_scored=len(official), official_accuracy=share(official),
+        failures=failures, failure_examples=failure_examples,
     )
+
+
+def failure_map(results: Sequence[QuestionResult]) -> tuple[dict[str, int], dict[str, dict[str, str | None]]]:
+    """The wrong answers counted by failure category, in the categories' priority order, and the first
+    wrong answer of each category."""
+    counts: Counter[str] = Counter()
+    examples: dict[str, dict[str, str | None]] = {}
+    for r in results:
+        if r.match:
+            continue
+        key = r.failure or UNKNOWN_FAILURE
+        counts[key] += 1
+        examples.setdefault(key, {"qid": r.qid, "question": r.question, "gold": r.gold, "prediction": r.prediction,
+                                  "detail": r.failure_detail})
+    order = [k for k in FAILURE_LABELS if k in counts] + sorted(counts.keys() - FAILURE_LABELS.keys())
+    return {k: counts[k] for k in order}, {k: examples[k] for k in order}
 
 
 def _escalation(results: Sequence[QuestionResult]) -> dict[str, float | int | None]:
@@ -179,14 +213,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def ladder_table(summaries: Sequence[ConfigSummary]) -> str:
     """The ladder: one row per configuration (markdown)."""
-    header = ["config", "n", "EX", "Δ pts", "Δ best before", *HARDNESS_LEVELS, "exact", "executed", "table P/R",
+    header = ["config", "n", "EX", "EX (official)", "Δ pts", "Δ best before", *HARDNESS_LEVELS, "exact", "executed",
+              "table P/R",
               "column P/R", "example skeleton P / hit", "calls", "prompt tok", "compl. tok", "median s", "p95 s"]
     rows = []
     for s in summaries:
         r = s.retrieval
         before = "–" if s.prev_best is None else f"{_delta(s.delta_prev_best)} vs {s.prev_best} (+{s.gained}/−{s.lost})"
         rows.append([
-            s.config, str(s.n), _pct(s.accuracy), _delta(s.delta_points), before,
+            s.config, str(s.n), _pct(s.accuracy), _official_cell(s), _delta(s.delta_points), before,
             *(_pct(s.by_hardness[level]["accuracy"]) for level in HARDNESS_LEVELS),  # type: ignore[arg-type]
             _pct(s.exact_match), _pct(s.exec_rate),
             f"{_pct(r['table_precision'])} / {_pct(r['table_recall'])}",
@@ -197,6 +232,41 @@ def ladder_table(summaries: Sequence[ConfigSummary]) -> str:
             _num(s.median_s), _num(s.p95_s),
         ])
     return _table(header, rows)
+
+
+def _official_cell(s: ConfigSummary) -> str:
+    if s.official_scored == s.n:
+        return _pct(s.official_accuracy)
+    return f"{_pct(s.official_accuracy)} (of {s.official_scored})"
+
+
+def failure_table(summaries: Sequence[ConfigSummary]) -> str:
+    """The failure map: wrong answers by category (rows, in priority order) and configuration (columns)."""
+    present = {k for s in summaries for k in s.failures}
+    keys = [k for k in FAILURE_LABELS if k in present] + sorted(present - FAILURE_LABELS.keys())
+    rows = [[FAILURE_LABELS.get(k, k), *(str(s.failures.get(k, 0)) for s in summaries)] for k in keys]
+    rows.append(["**wrong answers**", *(f"**{s.n - s.correct}**" for s in summaries)])
+    return _table(["failure", *(s.config for s in summaries)], rows)
+
+
+def failure_examples_text(summaries: Sequence[ConfigSummary]) -> str:
+    """One example of each category, in the table's order: from the first configuration that has it."""
+    first: dict[str, tuple[str, dict[str, str | None]]] = {}
+    for s in summaries:
+        for key, example in s.failure_examples.items():
+            first.setdefault(key, (s.config, example))
+    keys = [k for k in FAILURE_LABELS if k in first] + sorted(first.keys() - FAILURE_LABELS.keys())
+    lines = []
+    for key in keys:
+        config, ex = first[key]
+        lines.append(f"- **{FAILURE_LABELS.get(key, key)}** — {config}, {ex['qid']}: {ex['question']}  \n"
+                     f"  gold `{_one_line(ex['gold'])}`  \n  predicted `{_one_line(ex['prediction'])}`"
+                     + (f"  \n  {ex['detail']}" if ex.get("detail") else ""))
+    return "\n".join(lines)
+
+
+def _one_line(sql: str | None) -> str:
+    return " ".join((sql or "(no SQL)").split()).replace("`", "'")
 
 
 def hardness_table(summaries: Sequence[ConfigSummary]) -> str:
@@ -234,9 +304,11 @@ def failures_text(config: str, results: Sequence[QuestionResult], limit: int = W
     parts = [f"### {config}"]
     for r in worst:
         problem = r.error or r.exec_error or "ran, but returned other rows than the gold query"
+        failure = FAILURE_LABELS.get(r.failure or UNKNOWN_FAILURE, r.failure)
         parts.append(
             f"**{r.qid}** ({r.hardness}) — {r.question}\n\n"
-            f"gold:\n{_fence(r.gold)}\npredicted:\n{_fence(r.prediction)}\nproblem: {problem}"
+            f"gold:\n{_fence(r.gold)}\npredicted:\n{_fence(r.prediction)}\nproblem: {problem}  \n"
+            f"failure: {failure}" + (f" — {r.failure_detail}" if r.failure_detail else "")
         )
     return "\n\n".join(parts)
 
@@ -269,7 +341,10 @@ def markdown_report(summaries: Sequence[ConfigSummary], runs: Mapping[str, Seque
     lines += [f"- {k}: {v}" for k, v in info.items()]
     lines += [
         "", "## Ladder", "",
-        "EX is execution accuracy (Spider semantics); Δ pts the difference to the baseline in percentage points; "
+        "EX is execution accuracy (Spider semantics, the headline figure); EX (official) the figure of the official "
+        "test-suite evaluator's default rules, which are more lenient: DISTINCT removed from both queries, two empty "
+        "results equal whatever their columns, row order compared whenever 'order by' appears in the gold text "
+        "(\"of k\" when only k results have its verdict); Δ pts the difference to the baseline in percentage points; "
         "Δ best before the difference to the most accurate configuration listed above it (the previous best), "
         "with the questions only this one gets right / only that one gets right; "
         "exact is normalised exact string match; executed the share of predictions that ran; table/column P/R "
@@ -278,6 +353,10 @@ def markdown_report(summaries: Sequence[ConfigSummary], runs: Mapping[str, Seque
         "the share of questions where at least one had it; "
         "calls and tokens are means per question; seconds are wall clock per question.", "",
         ladder_table(summaries), "", "## Accuracy by hardness", "", hardness_table(summaries), "",
+        "## Failure map", "",
+        "Every wrong answer under one category, computed from the predicted and gold SQL (sqlglot) and their "
+        "results, no model: the first check that holds, in the order of the rows (evals/failures.py).", "",
+        failure_table(summaries), "", failure_examples_text(summaries), "",
     ]
     if any(s.escalation for s in summaries):
         lines += ["## Escalation", "",
@@ -352,6 +431,7 @@ def write_reports(out_dir: Path, runs: Mapping[str, Sequence[QuestionResult]], i
     data = {
         "info": dict(info),
         "summary": [s.to_dict() for s in summaries],
+        "failure_categories": FAILURE_LABELS,
         "ragas": dict(ragas) if ragas else None,
         "questions": {name: [r.to_dict() for r in results] for name, results in runs.items()},
     }

@@ -6,7 +6,9 @@ with the same folder asks only the questions that have no result yet.
 
 A question's answer is scored by execution: Spider's execution match on the SQLite file when there is
 one, else gold and prediction both run through the agent's own guarded ``Database.run`` and compared
-with :func:`evals.accuracy.results_match`. The model's mistakes (no SQL, SQL that fails) are results;
+with :func:`evals.accuracy.results_match`. Each result also carries the official evaluator's verdict
+(:func:`evals.accuracy.official_match`) and, for a miss, its failure category (:mod:`evals.failures`).
+The model's mistakes (no SQL, SQL that fails) are results;
 a broken backend (the model server or the database unavailable) stops the run, so that it is never
 recorded as a wrong answer.
 """
@@ -20,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +35,9 @@ from agent.guard import UnsafeSQLError
 from agent.nodes.answer import ROWS_SHOWN
 from agent.prompts import prompt_set
 from agent.service import AnswerRecord, Assistant
-from evals.accuracy import ExecResult, execute_readonly, execution_match, gold_has_order_by, results_match
+from evals.accuracy import ExecResult, execute_readonly, gold_has_order_by, official_match, results_match
 from evals.dataset import EvalQuestion
+from evals.failures import Failure, classify
 from evals.retrieval import scores_for_trace
 from evals.sqlshape import hardness, normalize_sql
 
@@ -77,6 +80,10 @@ class QuestionResult:
     columns: list[str]
     rows: list[list[Any]]  # the first rows the answer was written from
     techniques: dict[str, Any]
+    # Lines written before these were recorded load with None (see backfill):
+    official_match: bool | None = None  # the official test-suite evaluator's verdict
+    failure: str | None = None  # for a miss: its key in evals.failures.CATEGORIES
+    failure_detail: str | None = None  # what the failure check saw
     trace: list[dict[str, Any]] = field(default_factory=list)
     # The prompt set asked with: its name, version and each file's hash (agent.prompts.PromptSet.describe).
     prompts: dict[str, Any] | None = None
@@ -95,6 +102,8 @@ class Verdict:
     executed: bool
     exec_error: str | None
     gold_error: str | None
+    official_match: bool = False
+    failure: Failure | None = None  # for a miss
 
 
 def _as_exec(run: Callable[[], Any]) -> ExecResult:
@@ -109,19 +118,29 @@ def _as_exec(run: Callable[[], Any]) -> ExecResult:
 
 
 def score(question: EvalQuestion, prediction: str | None, db: Database, timeout_s: float = 30.0) -> Verdict:
-    """Execution match of ``prediction`` against the gold SQL (raises DatabaseUnavailable)."""
-    if question.db_path is not None:
-        if prediction is None:
-            gold = execute_readonly(question.db_path, question.gold, timeout_s)
-            return Verdict(False, False, "no SQL", gold.error)
-        match, gold, pred = execution_match(question.db_path, question.gold, prediction, timeout_s)
-        return Verdict(match, pred.ok, pred.error, gold.error)
-    gold = _as_exec(lambda: db.run(question.gold))
-    if prediction is None:
-        return Verdict(False, False, "no SQL", gold.error)
-    pred = _as_exec(lambda: db.run(prediction))
-    match = results_match(gold, pred, order_matters=gold_has_order_by(question.gold))
-    return Verdict(match, pred.ok, pred.error, gold.error)
+    """Execution match of ``prediction`` against the gold SQL, the official evaluator's verdict and, for a
+    miss, its failure category (raises DatabaseUnavailable)."""
+    path = question.db_path
+    if path is not None:
+        def run(sql: str) -> ExecResult:
+            return execute_readonly(path, sql, timeout_s)
+    else:
+        def run(sql: str) -> ExecResult:
+            return _as_exec(lambda: db.run(sql))
+    gold = run(question.gold)
+    return verdict_of(question.gold, prediction, gold, run(prediction) if prediction is not None else None, run,
+                      db.dialect)
+
+
+def verdict_of(gold_sql: str, prediction: str | None, gold: ExecResult, pred: ExecResult | None,
+               run: Callable[[str], ExecResult], dialect: str = "sqlite") -> Verdict:
+    """Score the results of the gold and predicted SQL (``run`` runs the official evaluator's rewrites)."""
+    if prediction is None or pred is None:
+        return Verdict(False, False, "no SQL", gold.error, False, classify(gold_sql, None, gold, None, dialect))
+    match = results_match(gold, pred, order_matters=gold_has_order_by(gold_sql))
+    official = official_match(gold_sql, prediction, gold, pred, run, dialect)
+    failure = None if match else classify(gold_sql, prediction, gold, pred, dialect)
+    return Verdict(match, pred.ok, pred.error, gold.error, official, failure)
 
 
 def result_of(
@@ -139,6 +158,8 @@ def result_of(
         prediction=prediction,
         match=verdict.match, exact_match=exact, executed=verdict.executed, error=record.error,
         error_kind=record.error_kind, exec_error=verdict.exec_error, gold_error=verdict.gold_error,
+        official_match=verdict.official_match, failure=verdict.failure.category if verdict.failure else None,
+        failure_detail=verdict.failure.detail if verdict.failure else None,
         seconds=seconds, model_calls=int(totals["model_calls"]), prompt_tokens=int(totals["prompt_tokens"]),
         completion_tokens=int(totals["completion_tokens"]),
         retrieval=retrieval.to_dict() if retrieval is not None else None, answer=record.answer,
@@ -337,3 +358,24 @@ def run_ladder(
 ) -> dict[str, list[QuestionResult]]:
     """Run every configuration, one after the other, on the same questions."""
     return {name: run_config(name, techniques, questions, pool, options) for name, techniques in configs.items()}
+
+
+def backfill(result: QuestionResult, question: EvalQuestion, timeout_s: float = 30.0) -> QuestionResult:
+    """A result recorded before the official verdict and the failure category were, with them computed
+    now from its stored SQL, when the question has a SQLite file to run it on (no model is asked; the
+    recorded ``match`` stays). Others come back unchanged: the report counts them as unknown. Nothing
+    is written back to the JSONL file."""
+    path = question.db_path
+    if result.official_match is not None or path is None or question.gold != result.gold:
+        return result
+
+    def run(sql: str) -> ExecResult:
+        return execute_readonly(path, sql, timeout_s)
+
+    prediction = result.prediction
+    gold, pred = run(result.gold), run(prediction) if prediction is not None else None
+    verdict = verdict_of(result.gold, prediction, gold, pred, run)
+    # a miss that matches when run again (a timeout then, say) still gets a category: the checks' verdict
+    failure = None if result.match else verdict.failure or classify(result.gold, prediction, gold, pred)
+    return replace(result, official_match=verdict.official_match,
+                   failure=failure.category if failure else None, failure_detail=failure.detail if failure else None)

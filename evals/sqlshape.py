@@ -1,11 +1,13 @@
 """The structure of a SQL query, read with sqlglot.
 
-Four pure functions, used by the evaluation harness and (later) by few-shot example selection:
+Pure functions, used by the evaluation harness, the agent's retrieval and the failure map:
 
 - :func:`hardness` -- Spider's difficulty label (easy / medium / hard / extra).
 - :func:`sql_skeleton` -- the query with every name and value replaced by ``_`` (DAIL-SQL style).
 - :func:`sql_elements` -- the tables and columns a query touches, aliases resolved.
 - :func:`normalize_sql` -- a canonical text form for exact-string comparison.
+- :func:`column_owners` -- every column reference of a parsed query with the table that owns it
+  (sqlglot's ``optimizer.scope`` resolves the aliases); :func:`sql_elements` is built on it.
 
 None of them raises on bad SQL: each has a documented fallback.
 """
@@ -20,6 +22,7 @@ from typing import Literal
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
 Hardness = Literal["easy", "medium", "hard", "extra"]
 
@@ -35,7 +38,7 @@ _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp
 # --------------------------------------------------------------------------------------------- parsing
 
 
-def _parse(sql: str, dialect: str) -> exp.Expr | None:
+def parse_query(sql: str, dialect: str = "sqlite") -> exp.Expr | None:
     """One statement parsed, or None when it does not parse or holds zero or several statements."""
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
@@ -204,7 +207,7 @@ def hardness(sql: str, dialect: str = "sqlite") -> Hardness:
     label for all but two (and one Spider cannot parse). The two are ``... WHERE a < b OR a > c`` with
     column values, where Spider's parser swallows the ``OR`` into the value; the OR is counted here.
     """
-    tree = _parse(sql, dialect)
+    tree = parse_query(sql, dialect)
     counts = _hardness_counts(tree) if tree is not None else None
     if counts is None:
         return "extra"
@@ -280,7 +283,7 @@ def sql_skeleton(sql: str, dialect: str = "sqlite") -> str:
 
     When ``sql`` does not parse, a rougher text fallback masks quoted strings and numbers only.
     """
-    tree = _parse(sql, dialect)
+    tree = parse_query(sql, dialect)
     if tree is None:
         text = _QUOTED_RE.sub(_PLACEHOLDER, _strip_semicolons(sql))
         text = _NUMBER_RE.sub(_PLACEHOLDER, text)
@@ -308,7 +311,7 @@ class SqlElements:
     columns: frozenset[str]
 
 
-def _is_string_like_column(column: exp.Column) -> bool:
+def is_quoted_value(column: exp.Column) -> bool:
     """A double-quoted bare name used as a compared value: SQLite reads ``name = "Paris"`` as a string."""
     if not column.this.args.get("quoted") or column.table:
         return False
@@ -322,94 +325,90 @@ def _is_string_like_column(column: exp.Column) -> bool:
     return False
 
 
-def _enclosing_select(node: exp.Expr) -> exp.Select | None:
-    parent = node.parent
-    while parent is not None and not isinstance(parent, exp.Select):
-        parent = parent.parent
-    return parent
+def _cte_names(tree: exp.Expr) -> set[str]:
+    return {cte.alias.lower() for cte in tree.find_all(exp.CTE) if cte.alias}
 
 
-def _select_scope(select: exp.Select, cte_names: set[str]) -> tuple[dict[str, str | None], list[str]]:
-    """(alias or name -> real table name, or None for a sub-query/CTE; list of real tables in FROM)."""
-    aliases: dict[str, str | None] = {}
-    real_tables: list[str] = []
-    for source in _from_sources(select):
-        alias = source.alias.lower() if source.alias else ""
-        if isinstance(source, exp.Table) and source.name:
-            name = source.name.lower()
-            target = None if name in cte_names else name
-            aliases[name] = target
-            if alias:
-                aliases[alias] = target
-            real_tables.append(name)
-        elif alias:
-            aliases[alias] = None
-    return aliases, real_tables
+def _owner(column: exp.Column, scope: Scope, cte_names: set[str]) -> str | None:
+    """The real table that ``column`` of ``scope`` belongs to, lower-cased, or None when it is not known."""
+    if column.table:
+        qualifier = column.table.lower()
+        outer: Scope | None = scope
+        while outer is not None:  # a correlated sub-query names a source of an enclosing query
+            source = next((s for name, s in outer.sources.items() if name.lower() == qualifier), None)
+            if source is not None:
+                return source.name.lower() if isinstance(source, exp.Table) else None
+            outer = outer.parent
+        return None if qualifier in cte_names else qualifier  # a qualifier that no FROM shows
+    sources = list(scope.sources.values())
+    if len(sources) == 1 and isinstance(sources[0], exp.Table):
+        return sources[0].name.lower()
+    return None
+
+
+def column_owners(tree: exp.Expr) -> list[tuple[exp.Column, str | None]]:
+    """Every column reference of ``tree`` with the real table that owns it (lower-cased), or None when it
+    is not known, in the order sqlglot's scopes list them.
+
+    ``optimizer.scope`` gives each query (the root, sub-queries, CTEs, derived tables, the branches of a
+    set operation) its sources, alias -> table or sub-scope. A qualified column is looked up there, then in
+    the enclosing scopes (correlated sub-queries); a qualifier that no FROM shows is taken as a table
+    name, unless it names a CTE. An unqualified column belongs to the table when its query reads from
+    exactly one source and that source is a table. Columns of a CTE or a derived table have no owner.
+    A column of a sub-query, which scope also lists in the enclosing query (it might be correlated), is
+    resolved once, in the query where it is written. Left out: ``*``, SELECT-list aliases used later
+    (``ORDER BY total``) and double-quoted values (``name = "Paris"``, see :func:`is_quoted_value`).
+    """
+    try:
+        scopes = traverse_scope(tree)
+    except (SqlglotError, RecursionError):
+        return []
+    cte_names = _cte_names(tree)
+    owned: list[tuple[exp.Column, str | None]] = []
+    seen: set[int] = set()
+    for scope in scopes:  # inner scopes come first: a column is resolved where it is written
+        for column in [*scope.columns, *_having_columns(scope)]:
+            if id(column) in seen or isinstance(column.this, exp.Star) or not column.name or is_quoted_value(column):
+                continue
+            seen.add(id(column))
+            owned.append((column, _owner(column, scope, cte_names)))
+    return owned
+
+
+def _having_columns(scope: Scope) -> list[exp.Column]:
+    """The unqualified columns of a HAVING that are not SELECT-list aliases (``scope.columns`` leaves out
+    every unqualified HAVING column, since it might name an alias)."""
+    having = scope.expression.args.get("having")
+    if not isinstance(scope.expression, exp.Select) or having is None:
+        return []
+    aliases = {name.lower() for name in scope.expression.named_selects}
+    return [n for n in _walk_same_query(having)
+            if isinstance(n, exp.Column) and not n.table and n.name.lower() not in aliases]
 
 
 def sql_elements(sql: str, dialect: str = "sqlite") -> SqlElements:
     """The tables and columns ``sql`` references, lower-cased, with table aliases resolved.
 
     ``SELECT T1.name FROM singer AS T1`` -> tables ``{"singer"}``, columns ``{"singer.name"}``.
-    An unqualified column is attributed to the table when its SELECT has exactly one table in FROM
-    (sub-queries are looked up in their own SELECT; a qualifier not found there is looked up in the
-    enclosing SELECTs, for correlated sub-queries). CTE names are not tables; columns of a CTE or of a
-    FROM sub-query are kept bare. SELECT-list aliases used later (``ORDER BY total``) and
-    double-quoted values (``name = "Paris"``) are not columns. Unparseable SQL gives empty sets.
+    Columns are attributed to their tables by :func:`column_owners`; a column without an owner stays
+    bare. CTE names are not tables. Unparseable SQL gives empty sets.
     """
-    tree = _parse(sql, dialect)
+    tree = parse_query(sql, dialect)
     if tree is None:
         return SqlElements(frozenset(), frozenset())
+    return tree_elements(tree)
 
-    cte_names = {cte.alias.lower() for cte in tree.find_all(exp.CTE) if cte.alias}
+
+def tree_elements(tree: exp.Expr) -> SqlElements:
+    """:func:`sql_elements` of a parsed query."""
+    cte_names = _cte_names(tree)
     tables = {
         t.name.lower()
         for t in tree.find_all(exp.Table)
         if t.name and t.name.lower() not in cte_names and not isinstance(t.this, exp.Func)
     }
-
-    scopes: dict[int, tuple[dict[str, str | None], list[str], set[str]]] = {}
-
-    def scope_of(select: exp.Select) -> tuple[dict[str, str | None], list[str], set[str]]:
-        key = id(select)
-        if key not in scopes:
-            aliases, real_tables = _select_scope(select, cte_names)
-            projection_aliases = {e.alias.lower() for e in select.expressions if isinstance(e, exp.Alias)}
-            scopes[key] = (aliases, real_tables, projection_aliases)
-        return scopes[key]
-
-    columns: set[str] = set()
-    for column in tree.find_all(exp.Column):
-        if isinstance(column.this, exp.Star) or not column.name or _is_string_like_column(column):
-            continue
-        name = column.name.lower()
-        qualifier = column.table.lower() if column.table else ""
-        select = _enclosing_select(column)
-        if qualifier:
-            resolved: str | None = None
-            found = False
-            outer = select
-            while outer is not None and not found:
-                aliases, _, _ = scope_of(outer)
-                if qualifier in aliases:
-                    resolved, found = aliases[qualifier], True
-                outer = _enclosing_select(outer)
-            if not found and qualifier not in cte_names:
-                resolved = qualifier  # a qualifier naming a table that the FROM does not show
-            columns.add(f"{resolved}.{name}" if resolved else name)
-            continue
-        if select is None:
-            columns.add(name)
-            continue
-        aliases, real_tables, projection_aliases = scope_of(select)
-        in_projection = any(column is e or column in e.find_all(exp.Column) for e in select.expressions)
-        if name in projection_aliases and not in_projection:
-            continue
-        sources = _from_sources(select)
-        if len(sources) == 1 and len(real_tables) == 1 and aliases.get(real_tables[0]):
-            columns.add(f"{real_tables[0]}.{name}")
-        else:
-            columns.add(name)
+    columns = {f"{owner}.{column.name.lower()}" if owner else column.name.lower()
+               for column, owner in column_owners(tree)}
     return SqlElements(frozenset(tables), frozenset(columns))
 
 
@@ -426,7 +425,7 @@ def normalize_sql(sql: str, dialect: str = "sqlite") -> str:
     When ``sql`` does not parse into one statement, the fallback only strips the trailing ``;``, folds
     whitespace and lower-cases outside quotes.
     """
-    tree = _parse(sql, dialect)
+    tree = parse_query(sql, dialect)
     text: str | None = None
     if tree is not None:
         try:

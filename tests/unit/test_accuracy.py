@@ -20,6 +20,11 @@ from evals.accuracy import (
     execution_match,
     gold_has_order_by,
     normalize_value,
+    official_match,
+    official_order_matters,
+    official_results_match,
+    official_sql,
+    remove_distinct,
     results_match,
 )
 from evals.sqlshape import HARDNESS_LEVELS, hardness
@@ -234,6 +239,81 @@ def test_results_match_wide_results_are_fast() -> None:
 )
 def test_gold_has_order_by(sql: str, expected: bool) -> None:
     assert gold_has_order_by(sql) is expected
+
+
+# --------------------------------------------------------------------------------------------- official
+
+
+def _official(gold_sql: str, pred_sql: str) -> tuple[bool, bool]:
+    """(our verdict, the official evaluator's) for two queries on the tiny database."""
+    ours, gold, pred = execution_match(TINY_DB, gold_sql, pred_sql)
+    return ours, official_match(gold_sql, pred_sql, gold, pred, lambda sql: execute_readonly(TINY_DB, sql))
+
+
+def test_remove_distinct_cuts_every_distinct_keyword_and_nothing_else() -> None:
+    sql = "SELECT DISTINCT count(DISTINCT a), 'distinct', \"distinct\" FROM t WHERE b IN (SELECT distinct b FROM u)"
+    assert remove_distinct(sql) == "SELECT  count( a), 'distinct', \"distinct\" FROM t WHERE b IN (SELECT  b FROM u)"
+    assert remove_distinct("SELECT a FROM t") == "SELECT a FROM t"
+    assert remove_distinct("SELECT 'unterminated") == "SELECT 'unterminated"  # does not tokenize: unchanged
+
+
+def test_official_sql_applies_the_official_postprocessing() -> None:
+    assert official_sql("SELECT DISTINCT a FROM t WHERE b > = 2 AND c ! = 3") == (
+        "SELECT  a FROM t WHERE b >= 2 AND c != 3")
+    assert official_sql("SELECT a FROM t WHERE y < YEAR(CURDATE())") == "SELECT a FROM t WHERE y < 2020"
+
+
+@pytest.mark.parametrize(
+    ("gold_sql", "pred_sql"),
+    [
+        ("SELECT country FROM singer", "SELECT DISTINCT country FROM singer"),  # 5 rows vs 3
+        ("SELECT DISTINCT country FROM singer", "SELECT country FROM singer"),
+        ("SELECT count(DISTINCT country) FROM singer", "SELECT count(country) FROM singer"),  # 2 vs 4
+    ],
+)
+def test_official_match_strips_distinct_from_both_queries(gold_sql: str, pred_sql: str) -> None:
+    assert _official(gold_sql, pred_sql) == (False, True)
+
+
+def test_official_match_of_two_empty_results_ignores_their_columns() -> None:
+    gold_sql = "SELECT name FROM singer WHERE age > 100"
+    assert _official(gold_sql, "SELECT name, age FROM singer WHERE age > 100") == (False, True)
+    assert official_results_match(_ok(["a"], []), _ok(["a", "b", "c"], []), order_matters=True)
+    assert not official_results_match(_ok(["a"], []), _ok(["a"], [(1,)]), order_matters=False)
+
+
+def test_official_order_comes_from_the_gold_text() -> None:
+    # 'order by' only in a sub-query: we compare rows as a multiset, the official evaluator in order.
+    gold_sql = "SELECT name FROM singer WHERE singer_id IN (SELECT singer_id FROM singer ORDER BY age LIMIT 2)"
+    assert execute_readonly(TINY_DB, gold_sql).rows == [("Bob",), ("Eve",)]
+    assert _official(gold_sql, "SELECT name FROM singer WHERE age = 25 ORDER BY name DESC") == (True, False)
+    assert _official(gold_sql, "SELECT name FROM singer WHERE age = 25 ORDER BY name") == (True, True)
+    assert official_order_matters("SELECT a FROM t WHERE b = 'x order by y'")  # in a string too
+    assert not official_order_matters("SELECT a FROM t ORDER  BY a")  # two spaces: the official test misses it
+    assert official_order_matters("select a from t Order By a")
+
+
+def test_official_results_match_compares_raw_values() -> None:
+    assert official_results_match(_ok(["a"], [(3,)]), _ok(["a"], [(3.0,)]), order_matters=False)
+    assert not official_results_match(_ok(["a"], [(0.3,)]), _ok(["a"], [(0.1 + 0.2,)]), order_matters=False)
+    assert results_match(_ok(["a"], [(0.3,)]), _ok(["a"], [(0.1 + 0.2,)]), order_matters=False)
+    assert not official_results_match(_ok(["a"], [("abc",)]), _ok(["a"], [(b"abc",)]), order_matters=False)
+
+
+def test_official_results_match_permutes_columns_and_keeps_multiplicities() -> None:
+    gold = _ok(["a", "b", "c"], [(1, 2, "p"), (2, 1, "q")])
+    assert official_results_match(gold, _ok(["b", "a", "c"], [(2, 1, "p"), (1, 2, "q")]), order_matters=True)
+    assert not official_results_match(gold, _ok(["x", "y", "c"], [(1, 1, "p"), (2, 2, "q")]), order_matters=False)
+    # the quick rejection compares sets; the multiset check after it still tells 1,1,2 from 1,2,2
+    assert not official_results_match(_ok(["a"], [(1,), (1,), (2,)]), _ok(["a"], [(1,), (2,), (2,)]),
+                                      order_matters=False)
+    assert not official_results_match(_ok(["a"], [(1,), (2,)]), _ok(["a", "b"], [(1, 1), (2, 2)]), order_matters=False)
+
+
+def test_official_results_match_errors_never_match() -> None:
+    bad = ExecResult(columns=[], rows=[], error="boom", seconds=0.0)
+    assert not official_results_match(bad, bad, order_matters=False)
+    assert not official_results_match(_ok(["a"], []), bad, order_matters=False)
 
 
 # --------------------------------------------------------------------------------------------- spider

@@ -145,8 +145,29 @@ def test_reports_are_written_and_well_formed(tmp_path: Path, eval_settings: Sett
     assert rows[0]["trace"][0]["node"] == "context"
     md = files.markdown.read_text()
     assert "## Ladder" in md and "## Accuracy by hardness" in md and "## Worst failures" in md
-    assert "| baseline | 6 | 50.0% | +0.0 |" in md
-    assert "| +repair | 6 | 66.7% | +16.7 |" in md
+    assert "| config | n | EX | EX (official) | Δ pts |" in md
+    assert "| baseline | 6 | 50.0% | 50.0% | +0.0 |" in md
+    assert "| +repair | 6 | 66.7% | 66.7% | +16.7 |" in md
+    # the failure map: categories as rows, rungs as columns, one example per category
+    assert "## Failure map" in md
+    assert "| failure | baseline | +repair |" in md
+    assert "| did not run: no SQL | 1 | 1 |" in md
+    assert "| did not run: no such table | 1 | 0 |" in md
+    assert "| wrong literal value | 1 | 1 |" in md
+    assert "| **wrong answers** | **3** | **2** |" in md
+    assert "- **wrong literal value** — baseline, tiny/1" in md and "predicted 'Spain' where gold has 'France'" in md
+    assert "failure: did not run: no such table — OperationalError: no such table: concerts" in md
+    base = data["summary"][0]
+    assert base["failures"] == {"no_sql": 1, "no_such_table": 1, "wrong_literal": 1}
+    assert (base["official_correct"], base["official_scored"], base["official_accuracy"]) == (3, 6, 0.5)
+    assert base["failure_examples"]["wrong_literal"] == {
+        "qid": "tiny/1", "question": "List the names of the singers from France.",
+        "gold": "SELECT name FROM singer WHERE country = 'France'",
+        "prediction": "SELECT name FROM singer WHERE country = 'Spain'",
+        "detail": "predicted 'Spain' where gold has 'France'"}
+    assert data["failure_categories"]["alias_mixup"] == "alias mix-up"
+    per_question = {r["qid"]: (r["failure"], r["official_match"]) for r in data["questions"]["baseline"]}
+    assert per_question["tiny/0"] == (None, True) and per_question["tiny/4"] == ("no_such_table", False)
     assert "SELECT name FROM singer WHERE country = 'Spain'" in md  # a failure with its predicted SQL
     assert files.chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and files.chart.stat().st_size > 5000
     assert [p.name for p in sorted(outcome.out_dir.glob("*.jsonl"))] == ["+repair.jsonl", "baseline.jsonl"]
@@ -173,6 +194,8 @@ def test_a_non_sqlite_file_path_is_scored_through_the_agents_database(tmp_path: 
         results = run_config("baseline", _baseline(), questions, pool, RunOptions(tmp_path, progress=False))
     assert [r.match for r in results] == [True, False, True, True, False, False]
     assert [r.executed for r in results] == [True, True, True, True, False, False]
+    assert [r.official_match for r in results] == [True, False, True, True, False, False]
+    assert [r.failure for r in results] == [None, "wrong_literal", None, None, "no_such_table", "no_sql"]
 
 
 def test_a_broken_backend_stops_the_run_and_records_nothing(tmp_path: Path, eval_settings: Settings) -> None:
@@ -298,3 +321,45 @@ def test_a_configuration_with_changed_switches_and_its_escalation_report(tmp_pat
     assert e["kept_accuracy"] == pytest.approx(3 / 4) and e["escalated_accuracy"] == pytest.approx(1 / 2)
     md = outcome.files.markdown.read_text()
     assert "## Escalation" in md and f"| {name} | 4 | 75.0% |" in md
+
+
+NEW_FIELDS = ("official_match", "failure", "failure_detail")
+
+
+def test_result_lines_written_before_the_failure_map_load_and_are_backfilled(tmp_path: Path,
+                                                                               eval_settings: Settings) -> None:
+    out = tmp_path / "run"
+    evaluate(request(out), eval_settings, llm=scripted())
+    path = results_path(out, "baseline")
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({k: v for k, v in line.items() if k not in NEW_FIELDS}) + "\n"
+                            for line in lines))
+    old = ResultStore(path).load()
+    assert all(r.official_match is None and r.failure is None for r in old.values())
+    model = scripted()
+    outcome = evaluate(request(out), eval_settings, llm=model)
+    assert model.history == []  # nothing asked again: the SQL stored in the lines is run again
+    again = {r.qid: (r.official_match, r.failure, r.failure_detail) for r in outcome.runs["baseline"]}
+    assert again == {line["qid"]: tuple(line[k] for k in NEW_FIELDS) for line in lines}
+    assert "unknown" not in outcome.summaries[0].failures
+
+
+def test_a_miss_without_a_category_counts_as_unknown_and_the_official_figure_says_of_how_many() -> None:
+    from dataclasses import replace
+
+    from evals.report import failure_table, ladder_table, summarize_ladder
+
+    recorded = [replace(_scored("baseline", "q0", True), official_match=True),
+                replace(_scored("baseline", "q1", False), official_match=True, failure="distinct",
+                        failure_detail="predicted none where gold has SELECT DISTINCT"),
+                replace(_scored("baseline", "q2", False), official_match=False, failure="extra_table"),
+                _scored("baseline", "q3", False)]  # recorded before the failure map, no database to re-run it on
+    (s,) = summarize_ladder({"baseline": recorded})
+    assert (s.correct, s.official_correct, s.official_scored) == (1, 2, 3)
+    assert s.official_accuracy == pytest.approx(2 / 3)
+    assert s.failures == {"extra_table": 1, "distinct": 1, "unknown": 1}  # in priority order
+    assert list(s.failure_examples) == ["extra_table", "distinct", "unknown"]
+    assert "| baseline | 4 | 25.0% | 66.7% (of 3) |" in ladder_table([s])
+    table = failure_table([s])
+    assert table.index("extra table joined") < table.index("DISTINCT missing or extra") < table.index("unknown")
+    assert "| unknown (recorded before the failure map) | 1 |" in table

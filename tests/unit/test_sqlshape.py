@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import pytest
+import sqlglot
 
-from evals.sqlshape import HARDNESS_LEVELS, SqlElements, hardness, normalize_sql, sql_elements, sql_skeleton
+from evals.sqlshape import (
+    HARDNESS_LEVELS,
+    SqlElements,
+    column_owners,
+    hardness,
+    normalize_sql,
+    sql_elements,
+    sql_skeleton,
+)
 
 # Spider training queries (train.json) with the label worked out by hand from Spider's rules:
 # c1 = WHERE + GROUP BY + ORDER BY + LIMIT + (FROM items - 1) + ORs + LIKEs; c2 = nested queries in
@@ -227,6 +236,19 @@ def test_sql_elements_correlated_subquery_uses_outer_alias() -> None:
         "(SELECT 1 FROM singer_in_concert AS T2 WHERE T2.singer_id = T1.singer_id)"
     )
     assert elements.columns == frozenset({"singer.name", "singer_in_concert.singer_id", "singer.singer_id"})
+
+
+def test_sql_elements_resolves_having_and_subquery_columns_where_they_are_written() -> None:
+    # scope lists a sub-query's unqualified column in the outer query too, and drops unqualified HAVING
+    # columns (they might be aliases): each column is still owned by the table of its own query.
+    elements = sql_elements(
+        "SELECT name FROM city WHERE city_id NOT IN (SELECT host_id FROM farm GROUP BY host_id "
+        "HAVING avg(score) > 10 AND count(*) > n) ORDER BY n"
+    )
+    assert elements.columns == frozenset(
+        {"city.name", "city.city_id", "farm.host_id", "farm.score", "farm.n", "city.n"})
+    owners = {(c.sql(), owner) for c, owner in column_owners(sqlglot.parse_one("SELECT T1.a FROM t AS T1"))}
+    assert owners == {("T1.a", "t")}
 
 
 def test_sql_elements_of_unparseable_sql_is_empty() -> None:
