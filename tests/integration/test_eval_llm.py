@@ -19,7 +19,7 @@ def test_baseline_on_eight_heldout_questions(local_endpoint: Endpoint, spider_di
     settings = Settings(data_dir=tmp_path / "data")
     request = EvalRequest(
         data=spider_dir / "train.json", db_dir=spider_dir / "database", split="heldout", limit=8, seed=0,
-        configs=("baseline",), out=tmp_path / "run", workers=2, progress=False,
+        configs=("baseline",), out=tmp_path / "run", workers=2, progress=False, reference=False,
     )
     outcome = evaluate(request, settings, llm=build_chat_model(settings, local_endpoint))
     (summary,) = outcome.summaries

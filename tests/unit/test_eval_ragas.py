@@ -174,7 +174,8 @@ def _reply(messages: list[BaseMessage]) -> str:
 def test_ragas_runs_turn_on_the_answer_and_reach_the_report(tmp_path: Path) -> None:
     model = ScriptedChatModel().enqueue(*([_reply] * 20))
     settings = Settings(db_url=URL, data_dir=tmp_path, cache_dir=tmp_path)
-    req = EvalRequest(data=SPIDER, out=tmp_path / "run", limit=2, ragas=True, ragas_limit=1, progress=False)
+    req = EvalRequest(data=SPIDER, out=tmp_path / "run", limit=2, ragas=True, ragas_limit=1, progress=False,
+                      reference=False)
     outcome = evaluate(req, settings, llm=model, judge=FakeJudge(GOOD), embedder=BagOfWords())
     assert len(model.history) == 4  # SQL and a written answer for each question
     assert outcome.runs["baseline"][0].answer == "There are 5 singers."

@@ -53,7 +53,20 @@ def eval_settings(tmp_path: Path) -> Settings:
 
 
 def request(out: Path, **kw: object) -> EvalRequest:
+    kw.setdefault("reference", False)  # the plain-prompt rung is tested on its own below
     return EvalRequest(data=SPIDER, out=out, progress=False, **kw)  # type: ignore[arg-type]
+
+
+def test_the_plain_prompt_reference_runs_beside_the_baseline(tmp_path: Path, eval_settings: Settings) -> None:
+    model = scripted()
+    outcome = evaluate(request(tmp_path / "run", reference=True), eval_settings, llm=model)
+    assert [s.config for s in outcome.summaries] == ["baseline", "script"]
+    script = outcome.runs["script"]
+    assert all(r.prompts is not None and r.prompts["set"] == "script" for r in script)
+    assert all(r.prompts is not None and r.prompts["set"] == "default" for r in outcome.runs["baseline"])
+    assert script[0].trace[0]["prompts"].startswith("script@")
+    assert len(model.history) == 12  # one call a question each
+    assert "| script |" in outcome.files.markdown.read_text()
 
 
 def test_baseline_scores_accuracy_hardness_and_exec_rate(tmp_path: Path, eval_settings: Settings) -> None:
@@ -176,7 +189,7 @@ def test_reports_are_written_and_well_formed(tmp_path: Path, eval_settings: Sett
 def test_user_yaml_against_a_db_url(tmp_path: Path, eval_settings: Settings) -> None:
     model = scripted()
     req = EvalRequest(data=FIXTURES / "user_questions.yaml", db_url=f"sqlite:///{TINY}", out=tmp_path / "run",
-                      progress=False)
+                      progress=False, reference=False)
     outcome = evaluate(req, eval_settings, llm=model)
     (s,) = outcome.summaries
     assert (s.n, s.correct) == (3, 2)  # the France question is answered with Spain's singers
