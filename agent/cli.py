@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from agent.config import LOCAL_MODELS, Settings
-from agent.errors import SqlsageError
+from core.config import LOCAL_MODELS, Settings
+from core.errors import SqlsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -76,8 +76,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from agent.db import Database, QueryError, jsonable
-    from agent.guard import UnsafeSQLError
+    from core.db import Database, QueryError, jsonable
+    from core.guard import UnsafeSQLError
 
     settings = settings_from(args)
     db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
@@ -102,8 +102,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from agent.db import Database, mask_url
     from agent.llm import EndpointStarter
+    from core.db import Database, mask_url
     from ui.auth import collect_auth
 
     # a bad login spec stops here, before the model starts

@@ -9,7 +9,7 @@ import re
 import sqlglot
 from sqlglot import exp
 
-from agent.db import Schema
+from core.db import Schema
 
 # SQLite, PostgreSQL and MySQL wordings of the same three mistakes.
 _NO_COLUMN = re.compile(

@@ -22,11 +22,11 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from agent.confidence import TokenLogprob
-from agent.config import Endpoint, Settings
-from agent.errors import LLMUnavailable
 from agent.llm_server import LocalServer, ServerOptions
 from agent.model_files import ensure_model_file
 from agent.trace import StepTimer
+from core.config import Endpoint, Settings
+from core.errors import LLMUnavailable
 
 
 def start_local_server(settings: Settings) -> LocalServer:

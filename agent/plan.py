@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agent.db import Schema
+from core.db import Schema
 
 PLAN_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from agent.db import Schema
+from core.db import Schema
 
 
 def _columns(schema: Schema, table: str) -> set[str] | None:

@@ -13,16 +13,16 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent.config import Settings, Techniques
-from agent.db import Database, QueryResult
 from agent.deps import Deps, RunContext
-from agent.errors import SqlsageError, UserInputError
 from agent.graph import build_graph
-from agent.guard import check_sql
 from agent.llm import EndpointStarter, build_chat_model, open_endpoint
 from agent.llm_server import LocalServer
 from agent.shared_state import open_chroma_client, open_postgres_checkpointer, open_sqlite_checkpointer
 from agent.state import new_turn
+from core.config import Settings, Techniques
+from core.db import Database, QueryResult
+from core.errors import SqlsageError, UserInputError
+from core.guard import check_sql
 
 if TYPE_CHECKING:
     from agent.state import AgentState

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no Spider data at {args.spider}", file=sys.stderr)
         return 0
 
-    from agent.config import Settings
+    from core.config import Settings
     from evals.cli import EvalRequest, evaluate
     from evals.report import hardness_table, ladder_table
 

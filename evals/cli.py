@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.config import Endpoint, Settings, Techniques
-from agent.errors import SqlsageError
+from core.config import Endpoint, Settings, Techniques
+from core.errors import SqlsageError
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -112,7 +112,7 @@ def evaluate(
 
             knowledge = open_knowledge(settings)
         if knowledge is not None:
-            from agent.db import db_key
+            from core.db import db_key
 
             knowledge.excluded_dbs = knowledge.excluded_dbs | {db_key(q.db_url) for q in questions}
         if llm is None:

@@ -29,11 +29,11 @@ from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 
-from agent.config import Techniques
-from agent.db import Database
 from agent.deps import Deps, RunContext
 from agent.nodes.common import system_message, user_message
 from agent.state import AgentState
+from core.config import Techniques
+from core.db import Database
 from evals.dataset import EvalQuestion, heldout_db_ids, load_questions
 from evals.runner import QuestionResult, ResultStore
 

@@ -4,7 +4,7 @@ Every rung is measured on the same questions and compared with ``baseline``; a s
 set keeps its ``Techniques`` default.
 
 Adding a rung for a new technique is one entry in :data:`CONFIGS`. Say ``few_shot: int`` has been added
-to ``agent.config.Techniques``; the rung is::
+to ``core.config.Techniques``; the rung is::
 
     "+few-shot": {**BASELINE, "few_shot": 4},
 
@@ -22,8 +22,8 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
-from agent.config import Techniques
-from agent.errors import SqlsageError
+from core.config import Techniques
+from core.errors import SqlsageError
 
 # Zero-shot, the schema in the prompt, one model call: no repair of any kind, no written answer.
 BASELINE: dict[str, object] = {"repair": False, "fix_qualifiers": False, "answer": False}

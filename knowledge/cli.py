@@ -59,8 +59,8 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from agent.db import Database
-    from agent.errors import UserInputError
+    from core.db import Database
+    from core.errors import UserInputError
     from knowledge.docs import description_items, markdown_chunks
 
     settings, retriever = _open(args)
@@ -84,7 +84,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from agent.db import db_key
+    from core.db import db_key
 
     settings, retriever = _open(args)
     where = None if args.all_dbs else {"db_id": db_key(settings.db_url)}
@@ -109,7 +109,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    from agent.db import Database
+    from core.db import Database
     from knowledge.indexing import index_database
 
     settings, retriever = _open(args)

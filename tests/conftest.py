@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Endpoint, Settings, bundled_database_path
+from core.config import Endpoint, Settings, bundled_database_path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"

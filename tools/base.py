@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from agent.db import Database
-from agent.errors import SqlsageError
+from core.db import Database
+from core.errors import SqlsageError
 
 if TYPE_CHECKING:
-    from agent.config import Settings
+    from core.config import Settings
     from knowledge.retrieval import Retriever
 
 DEFAULT_TIMEOUT_S = 30.0

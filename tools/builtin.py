@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from agent.db import Table, jsonable
+from core.db import Table, jsonable
 from tools.base import ToolContext
 from tools.hookspecs import hookimpl
 

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.config import Settings
 from agent.llm import EndpointStarter
 from agent.service import Assistant
+from core.config import Settings
 from ui import charts
 from ui.auth import Credentials
 from ui.controller import ChatController, Slots

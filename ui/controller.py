@@ -18,11 +18,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.config import Techniques
-from agent.db import Database, QueryError, jsonable, mask_url
-from agent.errors import SqlsageError
-from agent.guard import UnsafeSQLError
 from agent.service import AnswerRecord, Assistant
+from core.config import Techniques
+from core.db import Database, QueryError, jsonable, mask_url
+from core.errors import SqlsageError
+from core.guard import UnsafeSQLError
 from ui import charts
 from ui.history import HistoryStore, NotYours
 from ui.render import (

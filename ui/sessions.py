@@ -17,9 +17,9 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
-from agent.config import Endpoint, Settings
-from agent.db import mask_url
 from agent.service import Assistant
+from core.config import Endpoint, Settings
+from core.db import mask_url
 
 Opener = Callable[..., Assistant]
 LLMBuilder = Callable[[Settings, Endpoint], BaseChatModel]

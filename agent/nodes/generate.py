@@ -9,13 +9,13 @@ from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
 from agent.confidence import sql_confidence
-from agent.db import Schema
 from agent.deps import RunContext
 from agent.llm import SQL_STOP, as_dicts, call_many, call_recorded, extract_sql
 from agent.nodes.common import system_message, user_message
 from agent.plan import RESPONSE_FORMAT, check_plan, parse_plan
 from agent.state import AgentState
 from agent.trace import StepTimer
+from core.db import Schema
 
 NO_SQL = "The reply contained no SQL query. Reply with one SELECT query in a ```sql fenced block."
 

@@ -31,13 +31,13 @@ from langchain_openai import ChatOpenAI
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.errors import LLMUnavailable
 from agent.llm import Reply, call_recorded
 from agent.nodes.answer import format_rows
 from agent.nodes.common import conversation_text, system_message
 from agent.prompts import render
 from agent.state import AgentState, Turn
 from agent.trace import Step, StepTimer
+from core.errors import LLMUnavailable
 from tools.base import Tool, ToolContext, ToolResult
 from tools.registry import ToolRegistry
 

@@ -34,7 +34,7 @@ def prompt_tokens(state: AgentState, ctx: RunContext, schema_text: str, examples
 
 def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     from agent.nodes.escalate import cascading
-    from evals.sqlshape import hardness, sql_elements
+    from core.sqlshape import hardness, sql_elements
     from knowledge.retrieval import describe, link_tables, render_examples, render_values
 
     ctx, t = runtime.context, runtime.context.techniques

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Endpoint, Settings, Techniques, bundled_database_path
 from agent.llm import build_chat_model
 from agent.service import Assistant
+from core.config import Endpoint, Settings, Techniques, bundled_database_path
 
 pytestmark = pytest.mark.llm
 

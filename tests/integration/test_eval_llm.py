@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Endpoint, Settings
 from agent.llm import build_chat_model
+from core.config import Endpoint, Settings
 from evals.cli import EvalRequest, evaluate
 from evals.dataset import heldout_db_ids
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Settings, Techniques
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from core.config import Settings, Techniques
 from evals import finetune
 from evals.cli import add_commands
 from evals.runner import QuestionResult, ResultStore

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config import Techniques
+from core.config import Techniques
 from evals.cli import resolve_configs
 from evals.ladder import CONFIGS, LadderError, resolve, validate
 

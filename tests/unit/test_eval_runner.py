@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import BaseMessage
 
-from agent.config import Settings
 from agent.testing import ScriptedChatModel
+from core.config import Settings
 from evals.cli import EvalRequest, evaluate
 from evals.dataset import load_questions
 from evals.runner import AssistantPool, QuestionResult, ResultStore, RunError, RunOptions, results_path, run_config

@@ -19,10 +19,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
-from agent.config import Techniques, bundled_database_url
-from agent.db import Database
 from agent.deps import Deps, RunContext
-from agent.errors import LLMUnavailable
 from agent.nodes.answer import answer
 from agent.nodes.common import system_message
 from agent.nodes.context import gather_context
@@ -46,6 +43,9 @@ from agent.nodes.react import (
 from agent.nodes.validate import validate
 from agent.state import AgentState, new_turn
 from agent.testing import ScriptedChatModel
+from core.config import Techniques, bundled_database_url
+from core.db import Database
+from core.errors import LLMUnavailable
 from tools.base import ToolResult, tool_from_function
 from tools.registry import ToolRegistry
 

@@ -6,8 +6,6 @@ import json
 
 from langgraph.runtime import Runtime
 
-from agent.config import Settings, Techniques
-from agent.db import Database
 from agent.deps import RunContext
 from agent.nodes.generate import sample
 from agent.nodes.vote import choose
@@ -15,6 +13,8 @@ from agent.plan import Plan, check_plan, parse_plan
 from agent.service import Assistant
 from agent.state import Candidate
 from agent.testing import ScriptedChatModel
+from core.config import Settings, Techniques
+from core.db import Database
 
 
 def plan_reply(sql: str, columns: list[str], tables: list[str], joins: list[str] | None = None) -> str:

@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from agent.cli import main
-from agent.config import Endpoint, Settings, Techniques
-from agent.db import Database
 from agent.deps import Deps
 from agent.llm import build_chat_model
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from core.config import Endpoint, Settings, Techniques
+from core.db import Database
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "sk-test-SECRET123"
@@ -84,7 +84,7 @@ def rejecting_endpoint() -> Iterator[str]:
 def test_settings_repr_hides_the_key_and_the_database_password(secret_settings: Settings) -> None:
     if PASSWORD in repr(secret_settings):
         pytest.xfail("KNOWN LEAK: Settings.db_url is a plain str, so repr(Settings) shows the database password; "
-                     "agent/config.py should mask it in Settings.__repr_args__ (see the report)")
+                     "core/config.py should mask it in Settings.__repr_args__ (see the report)")
     assert_no_secret(repr(secret_settings), "repr(Settings)")
     assert_no_secret(str(secret_settings), "str(Settings)")
 

@@ -1,10 +1,10 @@
-"""evals.sqlshape: Spider hardness, DAIL-SQL skeletons, referenced elements, normalised text."""
+"""core.sqlshape: Spider hardness, DAIL-SQL skeletons, referenced elements, normalised text."""
 
 from __future__ import annotations
 
 import pytest
 
-from evals.sqlshape import HARDNESS_LEVELS, SqlElements, hardness, normalize_sql, sql_elements, sql_skeleton
+from core.sqlshape import HARDNESS_LEVELS, SqlElements, hardness, normalize_sql, sql_elements, sql_skeleton
 
 # Spider training queries (train.json) with the label worked out by hand from Spider's rules:
 # c1 = WHERE + GROUP BY + ORDER BY + LIMIT + (FROM items - 1) + ORs + LIKEs; c2 = nested queries in

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Settings
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from core.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import build_parser
-from agent.errors import UserInputError
+from core.errors import UserInputError
 from ui.auth import collect_auth, parse_auth_spec, read_auth_file
 
 

@@ -24,7 +24,7 @@ DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 def bundled_database_path() -> Path:
     """The Chinook sample database shipped inside the package."""
-    return Path(str(resources.files("agent") / "data" / "chinook.sqlite"))
+    return Path(str(resources.files("core") / "data" / "chinook.sqlite"))
 
 
 def bundled_database_url() -> str:
