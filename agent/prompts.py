@@ -1,4 +1,5 @@
-"""Prompts are data files in agent/prompts/; this module fills them in."""
+"""Prompts are data files in agent/prompts/; this module fills them in, and builds the messages every
+node sends from them (the fine-tuning export sends the very same)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ from functools import cache
 from importlib import resources
 from string import Template
 from typing import Any
+
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from agent.deps import RunContext
+from agent.state import AgentState
 
 
 @cache
@@ -21,4 +27,39 @@ def render(name: str, **values: Any) -> str:
 def dialect_label(dialect: str) -> str:
     return {"": "ANSI", "postgres": "PostgreSQL", "sqlite": "SQLite", "mysql": "MySQL", "tsql": "T-SQL"}.get(
         dialect, dialect.capitalize()
+    )
+
+
+ROWS_SHOWN = 20
+
+
+def format_rows(columns: list[str], rows: list[list[Any]], limit: int = ROWS_SHOWN) -> str:
+    lines = [" | ".join(columns)] + [" | ".join("NULL" if v is None else str(v) for v in r) for r in rows[:limit]]
+    return "\n".join(lines)
+
+
+def system_message(state: AgentState, ctx: RunContext) -> SystemMessage:
+    """The stable prefix of every prompt (instructions, then schema), so the server reuses its cache."""
+    return SystemMessage(render("system", dialect=dialect_label(ctx.deps.db.dialect), schema=state["schema_text"]))
+
+
+HISTORY_TURNS = 3
+
+
+def conversation_text(state: AgentState) -> str:
+    """Earlier turns of this conversation, for follow-up questions ("and only in 2012?")."""
+    turns = [t for t in state.get("history", []) if t.get("sql")][-HISTORY_TURNS:]
+    if not turns:
+        return ""
+    lines = ["Earlier in this conversation (the new question may build on it):"]
+    for turn in turns:
+        lines += [f"Question: {turn['question']}", f"SQL: {turn['sql']}"]
+    return "\n".join(lines) + "\n"
+
+
+def user_message(name: str, state: AgentState, ctx: RunContext, **values: str) -> HumanMessage:
+    values.setdefault("question", state["question"])
+    values.setdefault("examples", state.get("examples_text", ""))
+    return HumanMessage(
+        render(name, dialect=dialect_label(ctx.deps.db.dialect), history=conversation_text(state), **values)
     )

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from core.config import Settings
-    from evals.cli import EvalRequest, evaluate
+    from evals.evaluate import EvalRequest, evaluate
     from evals.report import hardness_table, ladder_table
 
     settings = Settings().with_overrides(base_url=args.base_url, model=args.model)

@@ -30,7 +30,7 @@ from typing import Any, cast
 from langchain_core.language_models import BaseChatModel
 
 from agent.deps import Deps, RunContext
-from agent.nodes.common import system_message, user_message
+from agent.prompts import system_message, user_message
 from agent.state import AgentState
 from core.config import Techniques
 from core.db import Database
@@ -63,7 +63,7 @@ class Example:
 class PromptBuilder:
     """The agent's own zero-shot prompt for a question, per database (schemas reflected once each).
 
-    The messages come from the agent's own helpers (``agent.nodes.common``), given the state of a
+    The messages come from the agent's own helpers (``agent.prompts``), given the state of a
     fresh one-off question: the full schema, no examples, no history. So the export follows any change
     to the prompt files without being told.
     """

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
-from agent.nodes.answer import format_rows
+from agent.prompts import format_rows
 from core.config import Endpoint, Settings
 from core.db import Schema, render_table
 from core.errors import LLMUnavailable

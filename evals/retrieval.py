@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from core.sqlshape import sql_elements
+from core.sqlshape import hardness, sql_elements, sql_skeleton
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,6 @@ def example_scores(trace: Sequence[dict[str, Any]], gold_sql: str, dialect: str 
     """How well the few-shot examples shown fit the question, judged by its gold query: the share of them
     with the gold's SQL skeleton (DAIL-SQL's notion of a useful example), whether any had it, and the
     share of the gold's hardness. None when no example was shown."""
-    from core.sqlshape import hardness, sql_skeleton
-
     examples = [e for e in examples_of(trace) if isinstance(e, dict) and e.get("sql")]
     if not examples:
         return None

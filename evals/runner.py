@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 
-from agent.nodes.answer import ROWS_SHOWN
+from agent.prompts import ROWS_SHOWN
 from agent.service import AnswerRecord, Assistant
 from core.config import Settings, Techniques
 from core.db import Database, QueryError, jsonable, mask_url

@@ -16,8 +16,11 @@ import secrets
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from agent.deps import RunContext
+from agent.graph import to_sql_path
 from agent.service import AnswerRecord, Assistant
 from core.config import Techniques
 from core.db import Database, QueryError, jsonable, mask_url
@@ -67,11 +70,6 @@ def owner_for(username: str | None, browser_id: str | None, session_hash: str | 
 
 def after_context(assistant: Assistant, techniques: Techniques) -> str:
     """What follows the schema step in this run (to show it while it runs): the agent's own rule."""
-    from types import SimpleNamespace
-
-    from agent.deps import RunContext
-    from agent.graph import to_sql_path
-
     runtime: Any = SimpleNamespace(context=RunContext(assistant.deps, techniques))  # all the rule reads
     return "retrieve" if to_sql_path({}, runtime) == "retrieve" else "generate"  # samples are written too
 

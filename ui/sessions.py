@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
+from agent.llm import build_chat_model
 from agent.service import Assistant
 from core.config import Endpoint, Settings
 from core.db import mask_url
@@ -41,8 +42,6 @@ def _blank(value: str | None) -> str | None:
 
 
 def _build_chat_model(settings: Settings, endpoint: Endpoint) -> BaseChatModel:
-    from agent.llm import build_chat_model
-
     return build_chat_model(settings, endpoint)
 
 

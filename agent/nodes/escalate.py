@@ -18,8 +18,7 @@ from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.llm import as_dicts, call_many, extract_sql
-from agent.nodes.generate import sql_call_kwargs, sql_messages
-from agent.nodes.retrieve import wants_retrieval
+from agent.nodes.common import sql_call_kwargs, sql_messages, wants_retrieval
 from agent.requalify import requalify
 from agent.results import result_key
 from agent.state import AgentState

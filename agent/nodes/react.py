@@ -32,9 +32,7 @@ from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.llm import Reply, call_recorded
-from agent.nodes.answer import format_rows
-from agent.nodes.common import conversation_text, system_message
-from agent.prompts import render
+from agent.prompts import conversation_text, format_rows, render, system_message
 from agent.state import AgentState, Turn
 from agent.trace import Step, StepTimer
 from core.errors import LLMUnavailable

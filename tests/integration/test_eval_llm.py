@@ -9,8 +9,8 @@ import pytest
 
 from agent.llm import build_chat_model
 from core.config import Endpoint, Settings
-from evals.cli import EvalRequest, evaluate
 from evals.dataset import heldout_db_ids
+from evals.evaluate import EvalRequest, evaluate
 
 pytestmark = pytest.mark.llm
 

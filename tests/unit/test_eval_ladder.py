@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.config import Techniques
-from evals.cli import resolve_configs
+from evals.evaluate import resolve_configs
 from evals.ladder import CONFIGS, LadderError, resolve, validate
 
 

@@ -16,7 +16,7 @@ from langchain_core.messages import BaseMessage
 from agent.testing import ScriptedChatModel
 from core.config import Settings
 from core.db import Database
-from evals.cli import EvalRequest, evaluate
+from evals.evaluate import EvalRequest, evaluate
 from evals.runner import QuestionResult
 
 pytest.importorskip("ragas")

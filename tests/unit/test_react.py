@@ -21,7 +21,6 @@ from pydantic import BaseModel
 
 from agent.deps import Deps, RunContext
 from agent.nodes.answer import answer
-from agent.nodes.common import system_message
 from agent.nodes.context import gather_context
 from agent.nodes.execute import execute
 from agent.nodes.generate import generate
@@ -41,6 +40,7 @@ from agent.nodes.react import (
     words,
 )
 from agent.nodes.validate import validate
+from agent.prompts import system_message
 from agent.state import AgentState, new_turn
 from agent.testing import ScriptedChatModel
 from core.config import Techniques, bundled_database_url

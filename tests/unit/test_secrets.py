@@ -17,11 +17,11 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from agent.cli import main
 from agent.deps import Deps
 from agent.llm import build_chat_model
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from cli.main import main
 from core.config import Endpoint, Settings, Techniques
 from core.db import Database
 
@@ -132,7 +132,7 @@ def test_cli_shows_the_masked_url_only(
 
 def test_cli_process_stderr_shows_the_masked_url_only(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SQLSAGE_API_KEY": API_KEY}
-    proc = subprocess.run([sys.executable, "-m", "agent.cli", "ask", "How many artists are there?", "--db", DEAD_PG],
+    proc = subprocess.run([sys.executable, "-m", "cli", "ask", "How many artists are there?", "--db", DEAD_PG],
                           capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
     assert proc.returncode == 1, proc.stderr
     assert "postgresql://bob:***@127.0.0.1:1/x" in proc.stderr and "Traceback" not in proc.stderr
