@@ -33,7 +33,8 @@ test-llm: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy agent ui evals knowledge tools
+	$(VENV)/bin/mypy core agent tools knowledge ui evals cli
+	$(VENV)/bin/lint-imports --no-cache   # the layers in pyproject.toml's [tool.importlinter]
 
 clean:
 	rm -rf $(VENV) .pytest_cache
