@@ -20,6 +20,9 @@ from typing import Literal
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import Scope
+
+from core import aliases
 
 Hardness = Literal["easy", "medium", "hard", "extra"]
 
@@ -329,22 +332,13 @@ def _enclosing_select(node: exp.Expr) -> exp.Select | None:
     return parent
 
 
-def _select_scope(select: exp.Select, cte_names: set[str]) -> tuple[dict[str, str | None], list[str]]:
-    """(alias or name -> real table name, or None for a sub-query/CTE; list of real tables in FROM)."""
-    aliases: dict[str, str | None] = {}
-    real_tables: list[str] = []
-    for source in _from_sources(select):
-        alias = source.alias.lower() if source.alias else ""
-        if isinstance(source, exp.Table) and source.name:
-            name = source.name.lower()
-            target = None if name in cte_names else name
-            aliases[name] = target
-            if alias:
-                aliases[alias] = target
-            real_tables.append(name)
-        elif alias:
-            aliases[alias] = None
-    return aliases, real_tables
+def _real_tables(scope: Scope | None) -> tuple[dict[str, str | None], list[str]]:
+    """(table name -> itself, or None for a CTE; the tables and CTEs named in FROM, lower-cased)."""
+    names: dict[str, str | None] = {}
+    for source in aliases.sources(scope) if scope is not None else []:
+        if source.name:
+            names[source.name.lower()] = source.table.lower() if source.table else None
+    return names, list(names)
 
 
 def sql_elements(sql: str, dialect: str = "sqlite") -> SqlElements:
@@ -368,15 +362,7 @@ def sql_elements(sql: str, dialect: str = "sqlite") -> SqlElements:
         if t.name and t.name.lower() not in cte_names and not isinstance(t.this, exp.Func)
     }
 
-    scopes: dict[int, tuple[dict[str, str | None], list[str], set[str]]] = {}
-
-    def scope_of(select: exp.Select) -> tuple[dict[str, str | None], list[str], set[str]]:
-        key = id(select)
-        if key not in scopes:
-            aliases, real_tables = _select_scope(select, cte_names)
-            projection_aliases = {e.alias.lower() for e in select.expressions if isinstance(e, exp.Alias)}
-            scopes[key] = (aliases, real_tables, projection_aliases)
-        return scopes[key]
+    scopes = aliases.scopes(tree)
 
     columns: set[str] = set()
     for column in tree.find_all(exp.Column):
@@ -385,28 +371,25 @@ def sql_elements(sql: str, dialect: str = "sqlite") -> SqlElements:
         name = column.name.lower()
         qualifier = column.table.lower() if column.table else ""
         select = _enclosing_select(column)
+        scope = scopes.get(id(select)) if select is not None else None
         if qualifier:
-            resolved: str | None = None
-            found = False
-            outer = select
-            while outer is not None and not found:
-                aliases, _, _ = scope_of(outer)
-                if qualifier in aliases:
-                    resolved, found = aliases[qualifier], True
-                outer = _enclosing_select(outer)
-            if not found and qualifier not in cte_names:
-                resolved = qualifier  # a qualifier naming a table that the FROM does not show
+            source = aliases.resolve(scope, qualifier, by_name=True)
+            if source is not None:
+                resolved = source.table.lower() if source.table else None
+            else:  # a qualifier naming a table that the FROM does not show (or a CTE's name)
+                resolved = None if qualifier in cte_names else qualifier
             columns.add(f"{resolved}.{name}" if resolved else name)
             continue
         if select is None:
             columns.add(name)
             continue
-        aliases, real_tables, projection_aliases = scope_of(select)
+        names, real_tables = _real_tables(scope)
+        projection_aliases = {e.alias.lower() for e in select.expressions if isinstance(e, exp.Alias)}
         in_projection = any(column is e or column in e.find_all(exp.Column) for e in select.expressions)
         if name in projection_aliases and not in_projection:
             continue
         sources = _from_sources(select)
-        if len(sources) == 1 and len(real_tables) == 1 and aliases.get(real_tables[0]):
+        if len(sources) == 1 and len(real_tables) == 1 and names.get(real_tables[0]):
             columns.add(f"{real_tables[0]}.{name}")
         else:
             columns.add(name)
