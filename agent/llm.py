@@ -8,6 +8,7 @@ and reports the tokens used.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -209,3 +210,25 @@ def extract_sql(text: str) -> str | None:
             return body
     match = _BARE.search(text)
     return match.group(1).strip() if match else None
+
+
+def parse_json_object(text: str) -> dict[str, Any] | None:
+    """The first JSON object in a reply: the whole reply, else a fenced block, else the first ``{...}``."""
+    stripped = text.strip()
+    candidates = [stripped, *re.findall(r"```(?:json)?\s*\n(.*?)```", text, re.DOTALL)]
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None

@@ -23,7 +23,7 @@ from agent.deps import RunContext
 from agent.graph import to_sql_path
 from agent.service import AnswerRecord, Assistant
 from core.config import Techniques
-from core.db import Database, QueryError, jsonable, mask_url
+from core.db import Database, QueryError, mask_url
 from core.errors import SqlsageError
 from core.guard import UnsafeSQLError
 from ui import charts
@@ -230,7 +230,7 @@ class ChatController:
             return {"sql_msg": f"❌ **The database rejected the query:** {err}", "ok_sql": None}
         except SqlsageError as err:
             return {"sql_msg": f"❌ **{err}**", "ok_sql": None}
-        rows = [[jsonable(v) for v in r] for r in result.rows]
+        rows = result.json_rows()
         view = {"columns": list(result.columns), "rows": rows, "truncated": result.truncated, "sql": text,
                 "seconds": result.seconds}
         slots = self.result_slots(view)
