@@ -160,7 +160,9 @@ def test_llm_unavailable_is_the_error_type_for_transport_failures() -> None:
         call(model, [])
 
 
-def test_a_server_that_is_down_gives_a_clear_message_after_bounded_retries(settings: Settings) -> None:
+def test_a_server_that_is_down_gives_a_clear_message_after_bounded_retries(
+    settings: Settings, allow_model_client: None
+) -> None:
     import socket
 
     from agent.llm import build_chat_model

@@ -449,7 +449,7 @@ def test_native_tool_calls_are_used_where_the_server_supports_them(
     assert isinstance(second[-1], ToolMessage) and second[-1].tool_call_id == "c1" and "275" in str(second[-1].content)
 
 
-def test_supports_native_tools() -> None:
+def test_supports_native_tools(allow_model_client: None) -> None:
     assert supports_native_tools(ChatOpenAI(api_key="sk-test")) is True  # type: ignore[arg-type]
     assert supports_native_tools(ChatOpenAI(api_key="k", base_url="https://api.openai.com/v1")) is True  # type: ignore[arg-type]
     assert supports_native_tools(ChatOpenAI(api_key="k", base_url="http://127.0.0.1:8080/v1")) is False  # type: ignore[arg-type]

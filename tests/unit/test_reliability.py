@@ -107,7 +107,7 @@ class FakeServer:
 
 
 @pytest.fixture
-def fake_server() -> Iterator[FakeServer]:
+def fake_server(allow_model_client: None) -> Iterator[FakeServer]:
     server = FakeServer()
     server.start()
     yield server

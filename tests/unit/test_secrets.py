@@ -72,7 +72,7 @@ class _RejectingHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def rejecting_endpoint() -> Iterator[str]:
+def rejecting_endpoint(allow_model_client: None) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _RejectingHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
