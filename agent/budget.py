@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from agent.db import Schema
-from agent.prompts import SchemaStyle
+from core.db import Schema
+from core.prompt_sets import SchemaStyle
 
 # Schemas and SQL come to about 3 characters a token with qwen2.5's tokenizer (measured on five Spider
 # schemas: 2.85 to 3.33), English prose to about 4: 3 errs on the side of a prompt that fits.

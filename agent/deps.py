@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 
-from agent.config import Techniques
-from agent.db import Database
+from core.config import Techniques
+from core.db import Database
 
 if TYPE_CHECKING:
     from knowledge.retrieval import Retriever

@@ -6,10 +6,8 @@ from __future__ import annotations
 import difflib
 import re
 
-import sqlglot
-from sqlglot import exp
-
-from agent.db import Schema
+from core.aliases import table_aliases
+from core.db import Schema
 
 # SQLite, PostgreSQL and MySQL wordings of the same three mistakes.
 _NO_COLUMN = re.compile(
@@ -21,15 +19,6 @@ _AMBIGUOUS = re.compile(r'ambiguous column name: ([\w."]+)|column reference "?([
 
 def _group(match: re.Match[str]) -> str:
     return next(g for g in match.groups() if g).replace('"', "")
-
-
-def aliases(sql: str, dialect: str) -> dict[str, str]:
-    """alias -> table name, for every aliased table in the query."""
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect or None)
-    except sqlglot.errors.SqlglotError:
-        return {}
-    return {t.alias: t.name for t in tree.find_all(exp.Table) if t.alias}
 
 
 def _closest(word: str, options: list[str], n: int = 3) -> list[str]:
@@ -49,7 +38,7 @@ def _tables_with_column(schema: Schema, column: str) -> list[str]:
 def diagnose(error: str, sql: str, schema: Schema) -> str:
     """The error, followed by what the schema says about the names it mentions."""
     notes: list[str] = []
-    alias_map = aliases(sql, schema.dialect)
+    alias_map = table_aliases(sql, schema.dialect)
     if m := _NO_COLUMN.search(error):
         notes += _missing_column(_group(m), schema, alias_map)
     elif m := _NO_TABLE.search(error):

@@ -21,13 +21,14 @@ from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.nodes.answer import answer
+from agent.nodes.common import wants_retrieval
 from agent.nodes.context import gather_context
 from agent.nodes.escalate import after_zero_shot, cascading, confirm, escalate
 from agent.nodes.execute import execute
 from agent.nodes.generate import generate, sample
 from agent.nodes.react import after_route, react, route
 from agent.nodes.repair import repair
-from agent.nodes.retrieve import retrieve, wants_retrieval
+from agent.nodes.retrieve import retrieve
 from agent.nodes.validate import validate
 from agent.nodes.vote import collect, fan_out, vote
 from agent.state import AgentState, Candidate

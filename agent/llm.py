@@ -8,6 +8,7 @@ and reports the tokens used.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -22,11 +23,11 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from agent.confidence import TokenLogprob
-from agent.config import Endpoint, Settings
-from agent.errors import LLMUnavailable
 from agent.llm_server import LocalServer, ServerOptions
 from agent.model_files import ensure_model_file
 from agent.trace import StepTimer
+from core.config import Endpoint, Settings
+from core.errors import LLMUnavailable
 
 
 def start_local_server(settings: Settings) -> LocalServer:
@@ -209,3 +210,25 @@ def extract_sql(text: str) -> str | None:
             return body
     match = _BARE.search(text)
     return match.group(1).strip() if match else None
+
+
+def parse_json_object(text: str) -> dict[str, Any] | None:
+    """The first JSON object in a reply: the whole reply, else a fenced block, else the first ``{...}``."""
+    stripped = text.strip()
+    candidates = [stripped, *re.findall(r"```(?:json)?\s*\n(.*?)```", text, re.DOTALL)]
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None

@@ -19,8 +19,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.errors import LLMUnavailable
 from agent.waiting import wait_until_answering
+from core.errors import LLMUnavailable
 
 KV_CACHE_TYPES = ("f16", "q8_0")
 _READY_PREFIX = "LISTENING "

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import ModelFileError
+from core.errors import ModelFileError
 
 
 @dataclass(frozen=True)

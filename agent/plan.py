@@ -7,24 +7,46 @@ against the real schema: a name that does not exist goes back to the model with 
 from __future__ import annotations
 
 import difflib
-import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from agent.db import Schema
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
+from pydantic_core import CoreSchema
 
-PLAN_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "columns": {"type": "array", "items": {"type": "string"}, "description": "Table.column needed"},
-        "tables": {"type": "array", "items": {"type": "string"}},
-        "joins": {"type": "array", "items": {"type": "string"}, "description": "Table.key = Table.key"},
-        "sql": {"type": "string"},
-    },
-    "required": ["columns", "tables", "joins", "sql"],
-    "additionalProperties": False,
-}
+from agent.llm import parse_json_object
+from core.db import Schema
+
+
+class Plan(BaseModel):
+    """A plan as the model writes it (its JSON schema is the reply's format) and as the trace keeps it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    columns: tuple[str, ...] = Field(description="Table.column needed")
+    tables: tuple[str, ...]
+    joins: tuple[str, ...] = Field(description="Table.key = Table.key")
+    sql: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class _Untitled(GenerateJsonSchema):
+    """pydantic's schema without its generated titles, nor the model's docstring as a description (noise
+    in the reply format)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
+        generated = super().generate(schema, mode)
+        generated.pop("title", None)
+        generated.pop("description", None)
+        return generated
+
+
+PLAN_SCHEMA: dict[str, Any] = Plan.model_json_schema(schema_generator=_Untitled)
 
 RESPONSE_FORMAT: dict[str, Any] = {
     "type": "json_schema",
@@ -34,34 +56,17 @@ RESPONSE_FORMAT: dict[str, Any] = {
 _QUALIFIED = re.compile(r"\b([A-Za-z_][\w]*)\.([A-Za-z_][\w]*)\b")
 
 
-@dataclass(frozen=True)
-class Plan:
-    columns: tuple[str, ...]
-    tables: tuple[str, ...]
-    joins: tuple[str, ...]
-    sql: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"columns": list(self.columns), "tables": list(self.tables), "joins": list(self.joins), "sql": self.sql}
-
-
 def parse_plan(text: str) -> Plan | None:
     """The plan in a reply: the JSON object (possibly fenced or with text around it), or None."""
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        return None
-    try:
-        data = json.loads(text[start : end + 1])
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("sql"), str) or not data["sql"].strip():
+    data = parse_json_object(text)
+    if data is None or not isinstance(data.get("sql"), str) or not data["sql"].strip():
         return None
 
     def strings(key: str) -> tuple[str, ...]:
         value = data.get(key) or []
         return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
-    return Plan(strings("columns"), strings("tables"), strings("joins"), data["sql"].strip())
+    return Plan(columns=strings("columns"), tables=strings("tables"), joins=strings("joins"), sql=data["sql"].strip())
 
 
 def check_plan(plan: Plan, schema: Schema) -> list[str]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from agent.db import Schema
+from core import aliases
+from core.db import Schema
 
 
 def _columns(schema: Schema, table: str) -> set[str] | None:
@@ -27,15 +28,13 @@ def requalify(sql: str, schema: Schema, dialect: str = "sqlite") -> tuple[str, l
     except sqlglot.errors.SqlglotError:
         return sql, []
     notes: list[str] = []
+    scopes = aliases.scopes(tree)
     for select in tree.find_all(exp.Select):
         scope = {}  # qualifier (alias or name, lower) -> (qualifier as written, its columns)
-        for table in select.find_all(exp.Table):
-            if table.find_ancestor(exp.Select) is not select:
-                continue
-            cols = _columns(schema, table.name)
+        for source in aliases.sources(scopes[id(select)]) if id(select) in scopes else []:
+            cols = _columns(schema, source.name) if source.name else None
             if cols is not None:
-                name = table.alias or table.name
-                scope[name.lower()] = (name, cols)
+                scope[source.qualifier.lower()] = (source.qualifier, cols)
         qualified = [c for c in select.find_all(exp.Column) if c.find_ancestor(exp.Select) is select and c.table]
         if _swapped(qualified, scope):
             first, second = (written for written, _ in scope.values())

@@ -13,23 +13,25 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent.config import Settings, Techniques
-from agent.db import Database, QueryResult
 from agent.deps import Deps, RunContext
-from agent.errors import SqlsageError, UserInputError
 from agent.graph import build_graph
-from agent.guard import check_sql
 from agent.llm import EndpointStarter, build_chat_model, open_endpoint
 from agent.llm_server import LocalServer
-from agent.prompts import prompt_set
 from agent.shared_state import open_chroma_client, open_postgres_checkpointer, open_sqlite_checkpointer
 from agent.state import new_turn
+from agent.trace import Step, totals
+from core.config import Settings, Techniques
+from core.db import Database, QueryResult
+from core.errors import SqlsageError, UserInputError
+from core.guard import check_sql
+from core.prompt_sets import prompt_set
+from knowledge.embeddings import MiniLMEmbedder
+from knowledge.retrieval import Retriever
+from knowledge.store import KnowledgeStore
 
 if TYPE_CHECKING:
     from agent.state import AgentState
-    from knowledge.retrieval import Retriever
     from tools.registry import ToolRegistry
-from agent.trace import Step, totals
 
 SUBGRAPH_NODES = frozenset({"candidate"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -192,10 +194,6 @@ class Assistant:
 def open_knowledge(settings: Settings) -> Retriever:
     """The knowledge store: on the Chroma server at ``settings.chroma_url`` when set (shared by several
     workers), else Chroma files under the data folder. Embeddings are computed here, offline, either way."""
-    from knowledge.embeddings import MiniLMEmbedder
-    from knowledge.retrieval import Retriever
-    from knowledge.store import KnowledgeStore
-
     if settings.chroma_url:
         client = open_chroma_client(settings.chroma_url)
         return Retriever(KnowledgeStore(None, MiniLMEmbedder(settings.cache_dir / "embeddings"), client=client))

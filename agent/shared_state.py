@@ -26,8 +26,8 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from agent.db import mask_url
-from agent.errors import SqlsageError
+from core.db import mask_url
+from core.errors import SqlsageError
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI

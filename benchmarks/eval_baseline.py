@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no Spider data at {args.spider}", file=sys.stderr)
         return 0
 
-    from agent.config import Settings
-    from evals.cli import EvalRequest, evaluate
+    from core.config import Settings
+    from evals.evaluate import EvalRequest, evaluate
     from evals.report import hardness_table, ladder_table
 
     settings = Settings().with_overrides(base_url=args.base_url, model=args.model)

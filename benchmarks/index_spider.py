@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no Spider data at {args.spider}", file=sys.stderr)
         return 0
 
-    from agent.db import Database
+    from core.db import Database
     from knowledge.embeddings import MiniLMEmbedder
     from knowledge.examples import read_spider
     from knowledge.indexing import index_database

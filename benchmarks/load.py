@@ -110,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "load.json")
     args = parser.parse_args(argv)
 
-    from agent.config import Endpoint, Settings, bundled_database_path
     from agent.llm import build_chat_model, open_endpoint
     from agent.service import Assistant
+    from core.config import Endpoint, Settings, bundled_database_path
 
     gold = gold_results(bundled_database_path(), args.rounds, args.sessions)
     work = tempfile.TemporaryDirectory(prefix="sqlsage-load-")

@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no Spider data at {args.spider}", file=sys.stderr)
         return 0
 
-    from agent.config import Endpoint, Settings
     from agent.llm import EndpointStarter, build_chat_model
     from agent.service import AnswerRecord, Assistant
+    from core.config import Endpoint, Settings
     from evals.dataset import heldout_db_ids, load_questions, select
     from evals.ladder import resolve
     from knowledge.embeddings import MiniLMEmbedder

@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 import yaml
 
-from agent.errors import SqlsageError
+from core.db import db_key
+from core.errors import SqlsageError
 
 # The held-out Spider training databases. Chosen for variety, not at random:
 # - domains: health (allergy_1, hospital_1), tourism (cre_Theme_park), retail (department_store),
@@ -137,8 +138,6 @@ def spider_questions(items: Sequence[dict[str, Any]], db_dir: Path) -> list[Eval
 def user_questions(items: Any, db_url: str, source: Path) -> list[EvalQuestion]:
     if not isinstance(items, list) or not items:
         raise DatasetError(f"{source}: expected a non-empty list of {{question, sql}} items.")
-    from agent.db import db_key
-
     path = sqlite_path(db_url)
     db_id = db_key(db_url)
     questions = []

@@ -1,7 +1,7 @@
 """The failure map: why a wrong answer is wrong, one category per miss, without a model.
 
 :func:`classify` reads the predicted and gold SQL with sqlglot (aliases resolved by its
-``optimizer.scope``, through :func:`evals.sqlshape.column_owners`) and the two execution results, and
+``optimizer.scope``, through :func:`core.sqlshape.column_owners`) and the two execution results, and
 returns the first category of :data:`CATEGORIES` whose check holds. The order is the priority:
 
 1. ``gold_error`` -- the gold query itself failed (not the model's fault).
@@ -23,7 +23,7 @@ returns the first category of :data:`CATEGORIES` whose check holds. The order is
    - ``aggregate_group`` -- other aggregates (function or argument, DISTINCT aside), GROUP BY columns or
      HAVING;
    - ``distinct`` -- DISTINCT missing or extra (``SELECT DISTINCT`` or inside an aggregate);
-   - ``wrong_literal`` -- the same shape (:func:`evals.sqlshape.sql_skeleton`) with other literal values
+   - ``wrong_literal`` -- the same shape (:func:`core.sqlshape.sql_skeleton`) with other literal values
      (LIMIT / OFFSET values and ORDER BY positions aside);
    - ``order_limit`` -- ORDER BY keys or direction, LIMIT or OFFSET differ;
 5. ``other`` -- none of the checks tells the two apart (a different condition, join type, NULL handling).
@@ -40,8 +40,8 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from core.sqlshape import column_owners, is_quoted_value, parse_query, sql_skeleton, tree_elements
 from evals.accuracy import ExecResult, results_match
-from evals.sqlshape import column_owners, is_quoted_value, parse_query, sql_skeleton, tree_elements
 
 # key -> label, in priority order.
 CATEGORIES: dict[str, str] = {

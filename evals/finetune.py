@@ -29,11 +29,11 @@ from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 
-from agent.config import Techniques
-from agent.db import Database
 from agent.deps import Deps, RunContext
-from agent.nodes.common import system_message, user_message
+from agent.prompts import system_message, user_message
 from agent.state import AgentState
+from core.config import Techniques
+from core.db import Database
 from evals.dataset import EvalQuestion, heldout_db_ids, load_questions
 from evals.runner import QuestionResult, ResultStore
 
@@ -63,7 +63,7 @@ class Example:
 class PromptBuilder:
     """The agent's own zero-shot prompt for a question, per database (schemas reflected once each).
 
-    The messages come from the agent's own helpers (``agent.nodes.common``), given the state of a
+    The messages come from the agent's own helpers (``agent.prompts``), given the state of a
     fresh one-off question: the full schema, no examples, no history. So the export follows any change
     to the prompt files without being told.
     """

@@ -4,7 +4,7 @@ Every rung is measured on the same questions and compared with ``baseline``; a s
 set keeps its ``Techniques`` default.
 
 Adding a rung for a new technique is one entry in :data:`CONFIGS`. Say ``few_shot: int`` has been added
-to ``agent.config.Techniques``; the rung is::
+to ``core.config.Techniques``; the rung is::
 
     "+few-shot": {**BASELINE, "few_shot": 4},
 
@@ -22,11 +22,13 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
-from agent.config import Techniques
-from agent.errors import SqlsageError
+from core.config import Techniques
+from core.errors import SqlsageError
 
 # Zero-shot, the schema in the prompt, one model call: no repair of any kind, no written answer.
 BASELINE: dict[str, object] = {"repair": False, "fix_qualifiers": False, "answer": False}
+# The baseline before the prompt search of 2026-12-02 (its prompt said "join tables through their keys").
+BASELINE_V1: dict[str, object] = {**BASELINE, "prompts": "v1"}
 
 REPAIR: dict[str, object] = {**BASELINE, "repair": True}
 # Each rung adds one technique to the one before it (branches noted). Examples never come from the
@@ -43,7 +45,7 @@ ESCALATE: dict[str, object] = {**FULL_ALWAYS, "escalate": True}
 # The first try has two examples (cheap: a short prompt suffix); only a failed or empty one escalates.
 FULL: dict[str, object] = {**ESCALATE, "first_try_examples": 2}
 
-# The reference: a plain script's prompt (agent/prompts/variants/script), one call, nothing else. Every
+# The reference: a plain script's prompt (core/prompts/variants/script), one call, nothing else. Every
 # report shows it beside the baseline: the distance to the simplest thing that could work.
 SCRIPT: dict[str, object] = {**BASELINE, "prompts": "script", "sample_rows": 3}
 REFERENCE = "script"
@@ -51,6 +53,7 @@ REFERENCE = "script"
 CONFIGS: dict[str, dict[str, object]] = {
     "baseline": BASELINE,
     "script": SCRIPT,
+    "baseline-v1": BASELINE_V1,
     "+repair": REPAIR,
     "+fix-qualifiers": FIX_QUALIFIERS,
     "+few-shot": FEW_SHOT,

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
-from agent.config import Endpoint, Settings
-from agent.db import Schema, render_table
-from agent.errors import LLMUnavailable
-from agent.nodes.answer import format_rows
+from agent.prompts import format_rows
+from core.config import Endpoint, Settings
+from core.db import Schema, render_table
+from core.errors import LLMUnavailable
 from evals.retrieval import context_of, examples_of
 from evals.runner import QuestionResult
 

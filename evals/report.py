@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.db import jsonable
+from core.db import jsonable
+from core.sqlshape import HARDNESS_LEVELS
 from evals.failures import CATEGORIES
 from evals.retrieval import RetrievalScores, example_scores, mean_scores
 from evals.runner import QuestionResult
-from evals.sqlshape import HARDNESS_LEVELS
 
 BASELINE = "baseline"
 WORST_FAILURES = 10

@@ -2,7 +2,7 @@
 
 "Retrieved" is what went into the prompt: the ``context`` step's ``tables`` and ``columns``, or the
 ``retrieve`` step's when schema linking (or the prompt budget) left some tables out
-(``"Table.column"``). "Relevant" is what the gold query touches: :func:`evals.sqlshape.sql_elements`.
+(``"Table.column"``). "Relevant" is what the gold query touches: :func:`core.sqlshape.sql_elements`.
 Everything is compared lower-cased.
 
 Columns: ``sql_elements`` gives ``"table.column"`` when it knows the owning table, else the bare
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from evals.sqlshape import sql_elements
+from core.sqlshape import hardness, sql_elements, sql_skeleton
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,6 @@ def example_scores(trace: Sequence[dict[str, Any]], gold_sql: str, dialect: str 
     """How well the few-shot examples shown fit the question, judged by its gold query: the share of them
     with the gold's SQL skeleton (DAIL-SQL's notion of a useful example), whether any had it, and the
     share of the gold's hardness. None when no example was shown."""
-    from evals.sqlshape import hardness, sql_skeleton
-
     examples = [e for e in examples_of(trace) if isinstance(e, dict) and e.get("sql")]
     if not examples:
         return None

@@ -28,18 +28,18 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 
-from agent.config import Settings, Techniques
-from agent.db import Database, QueryError, jsonable, mask_url
-from agent.errors import DatabaseUnavailable, SqlsageError
-from agent.guard import UnsafeSQLError
-from agent.nodes.answer import ROWS_SHOWN
-from agent.prompts import prompt_set
+from agent.prompts import ROWS_SHOWN
 from agent.service import AnswerRecord, Assistant
+from core.config import Settings, Techniques
+from core.db import Database, QueryError, jsonable, mask_url
+from core.errors import DatabaseUnavailable, SqlsageError
+from core.guard import UnsafeSQLError
+from core.prompt_sets import prompt_set
+from core.sqlshape import hardness, normalize_sql
 from evals.accuracy import ExecResult, execute_readonly, gold_has_order_by, official_match, results_match
 from evals.dataset import EvalQuestion
 from evals.failures import Failure, classify
 from evals.retrieval import scores_for_trace
-from evals.sqlshape import hardness, normalize_sql
 
 if TYPE_CHECKING:
     from knowledge.retrieval import Retriever

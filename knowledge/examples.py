@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.sqlshape import hardness, sql_skeleton
+from core.sqlshape import hardness, sql_skeleton
 from knowledge.store import Item
 
 

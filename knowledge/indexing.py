@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from agent.db import Database, QueryError, Schema, Table, db_key, quote_ident
-from agent.guard import UnsafeSQLError
+from core.db import Database, QueryError, Schema, Table, db_key, quote_ident
+from core.guard import UnsafeSQLError
 from knowledge.store import Item, KnowledgeStore
 
 MAX_VALUES_PER_COLUMN = 200

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.db import Schema
-from evals.sqlshape import sql_skeleton
+from core.db import Schema
+from core.sqlshape import sql_skeleton
 from knowledge.embeddings import MiniLMEmbedder
 from knowledge.examples import Example, as_example, make_example
 from knowledge.store import Hit, KnowledgeStore

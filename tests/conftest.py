@@ -7,21 +7,45 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import openai
 import pytest
 
-from agent.config import Endpoint, Settings, bundled_database_path
+from agent.llm_server import LocalServer
+from core.config import Endpoint, Settings, bundled_database_path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 
 
+class RealModelRefused(BaseException):
+    """Raised where a unit test would start a model server or build a model client. A BaseException, so
+    that no ``except Exception`` in the code under test turns it into an error record and carries on."""
+
+
+REFUSAL = ("unit tests may not start or reach a real model: mark the test with @pytest.mark.llm, or, for a "
+           "fake server the test runs itself, use the allow_model_client fixture")
+
+
 @pytest.fixture(autouse=True)
 def _no_real_model_outside_llm_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    if request.node.get_closest_marker("llm") is None:
-        def refuse(*_: object, **__: object) -> None:
-            raise AssertionError("unit tests may not start or reach a real model; mark the test with @pytest.mark.llm")
+    """Refuse where a model server starts and where a model's HTTP client is built, at their definitions
+    (so no name bound at import time, in any module, gets past it): the llama.cpp server's start, and
+    the OpenAI clients that ChatOpenAI and the RAGAS judge build. ``allow_model_client`` lifts the
+    second for a test that talks to a fake server of its own; nothing lifts the first."""
+    if request.node.get_closest_marker("llm") is not None:
+        return
+    def refuse(*_: object, **__: object) -> None:
+        raise RealModelRefused(REFUSAL)
 
-        monkeypatch.setattr("agent.llm.open_endpoint", refuse)
+    monkeypatch.setattr(LocalServer, "start", refuse)
+    if "allow_model_client" not in request.fixturenames:
+        monkeypatch.setattr(openai.OpenAI, "__init__", refuse)
+        monkeypatch.setattr(openai.AsyncOpenAI, "__init__", refuse)
+
+
+@pytest.fixture
+def allow_model_client() -> None:
+    """This test builds a model client for a fake server that it runs itself (never a real model)."""
 
 
 @pytest.fixture

@@ -23,13 +23,14 @@ from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from agent.db import Database
-from agent.errors import SqlsageError
+from core.db import Database
+from core.errors import SqlsageError
 
 if TYPE_CHECKING:
-    from agent.config import Settings
+    from core.config import Settings
     from knowledge.retrieval import Retriever
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -193,37 +194,10 @@ def first_paragraph(doc: str) -> str:
     return " ".join(paragraph.split())
 
 
-_SECTION = re.compile(r"^(\s*)(Args|Arguments|Parameters|Params):\s*$")
-_ENTRY = re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
-
-
 def argument_docs(doc: str) -> dict[str, str]:
     """Per-argument descriptions from a Google-style ``Args:`` section (``name (type): text``)."""
-    lines = doc.splitlines()
-    found: dict[str, list[str]] = {}
-    for start, line in enumerate(lines):
-        header = _SECTION.match(line)
-        if header is None:
-            continue
-        base = len(header.group(1))
-        entry_indent: int | None = None
-        current: list[str] | None = None
-        for body in lines[start + 1:]:
-            if not body.strip():
-                continue
-            indent = len(body) - len(body.lstrip())
-            if indent <= base:
-                break  # the next section ("Returns:") or the end of this one
-            entry = _ENTRY.match(body.strip())
-            if entry_indent is None:
-                entry_indent = indent
-            if indent == entry_indent and entry:
-                current = found.setdefault(entry.group(1), [])
-                current.append(entry.group(2))
-            elif current is not None:
-                current.append(body.strip())
-        break
-    return {k: " ".join(" ".join(v).split()) for k, v in found.items() if any(v)}
+    parsed = docstring_parser.parse(doc, style=docstring_parser.DocstringStyle.GOOGLE)
+    return {p.arg_name.lstrip("*"): " ".join(p.description.split()) for p in parsed.params if p.description}
 
 
 def clean_schema(schema: Any) -> Any:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from agent.db import Table, jsonable
+from core.db import Table, jsonable
 from tools.base import ToolContext
 from tools.hookspecs import hookimpl
 
@@ -30,7 +30,7 @@ def run_sql(ctx: ToolContext, sql: str) -> dict[str, Any]:
         sql: One SELECT query in the database's SQL dialect.
     """
     result = ctx.db.run(sql)
-    rows = [[jsonable(v) for v in row] for row in result.rows[:ROW_CAP]]
+    rows = result.json_rows()[:ROW_CAP]
     truncated = result.truncated or len(result.rows) > ROW_CAP
     return {"sql": sql, "columns": result.columns, "rows": rows, "row_count": len(rows), "truncated": truncated}
 

@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.config import Settings
+from agent import waiting
 from agent.llm import EndpointStarter
-from agent.service import Assistant
+from agent.service import Assistant, open_knowledge
+from core.config import Settings
+from tools.registry import ToolRegistry
 from ui import charts
 from ui.auth import Credentials
 from ui.controller import ChatController, Slots
@@ -386,8 +388,6 @@ def serve(app: Any, host: str = "127.0.0.1", port: int | None = None, auth: Cred
 
 def wait_until_answering(url: str, timeout_s: float = 60.0) -> None:
     """Return once the UI at ``url`` answers an HTTP request (any status below 500); raise a clear error."""
-    from agent import waiting
-
     try:
         waiting.wait_until_answering(url, timeout_s)
     except TimeoutError as err:
@@ -398,9 +398,6 @@ def launch(settings: Settings, starting: EndpointStarter, auth: Credentials | No
     """Open the knowledge store and the assistant, start the UI, print its URL, and serve until Ctrl-C.
     ``starting``: the model endpoint, set off in the background once the database was checked (``sqlsage
     ui`` does that before it imports the UI). Everything opened here is closed on the way out."""
-    from agent.service import open_knowledge
-    from tools.registry import ToolRegistry
-
     try:
         knowledge = open_knowledge(settings)
     except BaseException:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from agent.errors import UserInputError
+from core.errors import UserInputError
 
 Credentials = list[tuple[str, str]]
 

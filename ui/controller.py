@@ -16,13 +16,16 @@ import secrets
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from agent.config import Techniques
-from agent.db import Database, QueryError, jsonable, mask_url
-from agent.errors import SqlsageError
-from agent.guard import UnsafeSQLError
+from agent.deps import RunContext
+from agent.graph import to_sql_path
 from agent.service import AnswerRecord, Assistant
+from core.config import Techniques
+from core.db import Database, QueryError, mask_url
+from core.errors import SqlsageError
+from core.guard import UnsafeSQLError
 from ui import charts
 from ui.history import HistoryStore, NotYours
 from ui.render import (
@@ -67,11 +70,6 @@ def owner_for(username: str | None, browser_id: str | None, session_hash: str | 
 
 def after_context(assistant: Assistant, techniques: Techniques) -> str:
     """What follows the schema step in this run (to show it while it runs): the agent's own rule."""
-    from types import SimpleNamespace
-
-    from agent.deps import RunContext
-    from agent.graph import to_sql_path
-
     runtime: Any = SimpleNamespace(context=RunContext(assistant.deps, techniques))  # all the rule reads
     return "retrieve" if to_sql_path({}, runtime) == "retrieve" else "generate"  # samples are written too
 
@@ -232,7 +230,7 @@ class ChatController:
             return {"sql_msg": f"❌ **The database rejected the query:** {err}", "ok_sql": None}
         except SqlsageError as err:
             return {"sql_msg": f"❌ **{err}**", "ok_sql": None}
-        rows = [[jsonable(v) for v in r] for r in result.rows]
+        rows = result.json_rows()
         view = {"columns": list(result.columns), "rows": rows, "truncated": result.truncated, "sql": text,
                 "seconds": result.seconds}
         slots = self.result_slots(view)

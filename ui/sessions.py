@@ -17,9 +17,10 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
-from agent.config import Endpoint, Settings
-from agent.db import mask_url
+from agent.llm import build_chat_model
 from agent.service import Assistant
+from core.config import Endpoint, Settings
+from core.db import mask_url
 
 Opener = Callable[..., Assistant]
 LLMBuilder = Callable[[Settings, Endpoint], BaseChatModel]
@@ -41,8 +42,6 @@ def _blank(value: str | None) -> str | None:
 
 
 def _build_chat_model(settings: Settings, endpoint: Endpoint) -> BaseChatModel:
-    from agent.llm import build_chat_model
-
     return build_chat_model(settings, endpoint)
 
 

@@ -1,6 +1,6 @@
 """The settings form, derived from the ``Techniques`` model: one control per field, built at run time.
 
-Other parts of sqlsage add technique switches as fields of ``agent.config.Techniques``; the UI picks
+Other parts of sqlsage add technique switches as fields of ``core.config.Techniques``; the UI picks
 them up without a change here. Pure: no Gradio (the app turns each ``Switch`` into a component).
 """
 
@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from agent.config import Techniques
+from core.config import Techniques
 
 SwitchKind = Literal["bool", "int", "float", "choice", "text"]
 

@@ -9,16 +9,9 @@ from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.llm import call_recorded
-from agent.nodes.common import prompts_of, system_message
+from agent.prompts import format_rows, prompts_of, system_message
 from agent.state import AgentState, Turn
 from agent.trace import StepTimer
-
-ROWS_SHOWN = 20
-
-
-def format_rows(columns: list[str], rows: list[list[Any]], limit: int = ROWS_SHOWN) -> str:
-    lines = [" | ".join(columns)] + [" | ".join("NULL" if v is None else str(v) for v in r) for r in rows[:limit]]
-    return "\n".join(lines)
 
 
 def plain_answer(columns: list[str], rows: list[list[Any]], truncated: bool) -> str:

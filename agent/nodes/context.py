@@ -7,8 +7,9 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.nodes.common import prompts_of
-from agent.nodes.retrieve import prompt_tokens, wants_retrieval
+from agent.nodes.common import wants_retrieval
+from agent.nodes.retrieve import prompt_tokens
+from agent.prompts import prompts_of
 from agent.state import AgentState
 from agent.trace import StepTimer
 

@@ -16,17 +16,16 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
-from agent.config import Techniques
-from agent.db import QueryError
 from agent.deps import RunContext
-from agent.guard import UnsafeSQLError
 from agent.llm import as_dicts, call_many, extract_sql
-from agent.nodes.generate import sql_call_kwargs, sql_messages
-from agent.nodes.retrieve import wants_retrieval
+from agent.nodes.common import sql_call_kwargs, sql_messages, wants_retrieval
 from agent.requalify import requalify
 from agent.results import result_key
 from agent.state import AgentState
 from agent.trace import StepTimer
+from core.config import Techniques
+from core.db import QueryError
+from core.guard import UnsafeSQLError
 
 # Errors after which the first try's SQL is no draft worth keeping (nothing to vote with or search by).
 _NO_DRAFT = ("no_sql", "syntax", "unsafe")

@@ -6,12 +6,12 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.db import QueryError
 from agent.deps import RunContext
 from agent.diagnose import diagnose
-from agent.guard import UnsafeSQLError
 from agent.state import AgentState
 from agent.trace import StepTimer
+from core.db import QueryError
+from core.guard import UnsafeSQLError
 
 
 def execute(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:

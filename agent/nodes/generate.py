@@ -5,33 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
 from agent.confidence import sql_confidence
-from agent.db import Schema
 from agent.deps import RunContext
-from agent.llm import SQL_STOP, as_dicts, call_many, call_recorded, extract_sql
-from agent.nodes.common import system_message, user_message
-from agent.plan import RESPONSE_FORMAT, check_plan, parse_plan
+from agent.llm import as_dicts, call_many, call_recorded, extract_sql
+from agent.nodes.common import sql_call_kwargs, sql_messages
+from agent.nodes.escalate import cascading
+from agent.plan import check_plan, parse_plan
 from agent.state import AgentState
 from agent.trace import StepTimer
+from core.db import Schema
 
 NO_SQL = "The reply contained no SQL query. Reply with one SELECT query in a ```sql fenced block."
-
-
-def sql_messages(state: AgentState, ctx: RunContext) -> list[BaseMessage]:
-    prompt = "generate_cot" if ctx.techniques.cot else "generate"
-    return [system_message(state, ctx), user_message(prompt, state, ctx)]
-
-
-def sql_call_kwargs(ctx: RunContext, temperature: float) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"temperature": temperature}
-    if ctx.techniques.cot:
-        kwargs["response_format"] = RESPONSE_FORMAT
-    else:
-        kwargs["stop"] = list(SQL_STOP)
-    return kwargs
 
 
 def interpret(text: str, cot: bool, schema: Schema) -> dict[str, Any]:
@@ -54,8 +40,6 @@ def _step_output(update: dict[str, Any]) -> dict[str, Any]:
 
 
 def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    from agent.nodes.escalate import cascading
-
     ctx = runtime.context
     temperature = state.get("temperature") or 0.0
     timer = StepTimer("generate", question=state["question"], temperature=temperature)

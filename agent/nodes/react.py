@@ -31,12 +31,11 @@ from langchain_openai import ChatOpenAI
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.errors import LLMUnavailable
-from agent.llm import Reply, call_recorded
-from agent.nodes.answer import format_rows
-from agent.nodes.common import conversation_text, prompts_of, system_message
+from agent.llm import Reply, call_recorded, parse_json_object
+from agent.prompts import conversation_text, format_rows, prompts_of, system_message
 from agent.state import AgentState, Turn
 from agent.trace import Step, StepTimer
+from core.errors import LLMUnavailable
 from tools.base import Tool, ToolContext, ToolResult
 from tools.registry import ToolRegistry
 
@@ -238,28 +237,6 @@ class Action:
     arguments: dict[str, Any] = field(default_factory=dict)
     final_answer: str | None = None
     call_id: str | None = None
-
-
-def parse_json_object(text: str) -> dict[str, Any] | None:
-    """The first JSON object in a reply: the whole reply, else a fenced block, else the first ``{...}``."""
-    stripped = text.strip()
-    candidates = [stripped, *re.findall(r"```(?:json)?\s*\n(.*?)```", text, re.DOTALL)]
-    for candidate in candidates:
-        try:
-            value = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-    decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", text):
-        try:
-            value, _ = decoder.raw_decode(text, match.start())
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-    return None
 
 
 def parse_action(text: str) -> Action | None:

@@ -7,8 +7,9 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.nodes.common import ask_for_sql, system_message, user_message
+from agent.nodes.common import ask_for_sql
 from agent.nodes.generate import NO_SQL
+from agent.prompts import system_message, user_message
 from agent.state import AgentState
 from agent.trace import StepTimer
 

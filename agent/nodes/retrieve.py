@@ -11,17 +11,12 @@ from langgraph.runtime import Runtime
 from agent.budget import Fitted, SchemaView, estimate_tokens, fit, smaller_schemas
 from agent.deps import RunContext
 from agent.llm import SQL_STOP, call_recorded, extract_sql
-from agent.nodes.common import prompts_of, system_message, user_message
+from agent.nodes.escalate import cascading
+from agent.prompts import prompts_of, system_message, user_message
 from agent.state import AgentState
 from agent.trace import StepTimer
-
-
-def wants_retrieval(runtime: Runtime[RunContext]) -> bool:
-    t = runtime.context.techniques
-    return runtime.context.deps.knowledge is not None and bool(
-        t.few_shot or t.values or t.schema_linking or t.hyde or t.difficulty or t.prompt_budget
-        or (t.escalate and t.first_try_examples)
-    )
+from core.sqlshape import hardness, sql_elements
+from knowledge.retrieval import describe, link_tables, render_examples, render_values
 
 
 def prompt_tokens(state: AgentState, ctx: RunContext, schema_text: str, examples_text: str) -> int:
@@ -33,10 +28,6 @@ def prompt_tokens(state: AgentState, ctx: RunContext, schema_text: str, examples
 
 
 def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    from agent.nodes.escalate import cascading
-    from evals.sqlshape import hardness, sql_elements
-    from knowledge.retrieval import describe, link_tables, render_examples, render_values
-
     ctx, t = runtime.context, runtime.context.techniques
     knowledge, db = ctx.deps.knowledge, ctx.deps.db
     assert knowledge is not None  # routed here only with a store

@@ -7,10 +7,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.guard import SQLSyntaxError, UnsafeSQLError, check_sql
 from agent.requalify import requalify
 from agent.state import AgentState
 from agent.trace import StepTimer
+from core.guard import SQLSyntaxError, UnsafeSQLError, check_sql
 
 
 def validate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:

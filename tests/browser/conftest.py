@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from agent.config import Settings
 from agent.service import Assistant, open_knowledge
 from agent.testing import ScriptedChatModel
+from core.config import Settings
 from ui.auth import Credentials
 
 CHROMIUM = Path("/usr/bin/chromium")

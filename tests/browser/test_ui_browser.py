@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from agent.config import Endpoint
 from agent.llm import build_chat_model
+from core.config import Endpoint
 
 REPO = Path(__file__).resolve().parents[2]
 Served = Any  # tests/browser/conftest.py's Served (conftest modules are not imported by tests)
@@ -132,7 +132,7 @@ def test_real_model_answers_shows_its_trace_and_learns_from_a_thumbs_up(
 
 
 def _real_llm(endpoint: Endpoint) -> Any:
-    from agent.config import Settings
+    from core.config import Settings
 
     return build_chat_model(Settings(), endpoint)
 

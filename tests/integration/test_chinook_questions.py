@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Endpoint, Settings, Techniques, bundled_database_path
 from agent.llm import build_chat_model
 from agent.service import Assistant
+from core.config import Endpoint, Settings, Techniques, bundled_database_path
 
 pytestmark = pytest.mark.llm
 
@@ -69,7 +69,7 @@ def test_answer_is_grounded_in_the_rows(assistant: Assistant) -> None:
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SQLSAGE_", "OPENAI_"))}
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=Path(__file__).resolve().parents[2])
 
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Settings
 from agent.service import open_checkpointer, open_knowledge
+from core.config import Settings
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,7 +42,7 @@ CHILD = textwrap.dedent('''
     import sys
     from pathlib import Path
 
-    from agent.config import Settings, Techniques
+    from core.config import Settings, Techniques
     from agent.service import Assistant, open_knowledge
     from agent.testing import ScriptedChatModel
     from knowledge.store import Item

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Endpoint, Settings
 from agent.llm import build_chat_model
-from evals.cli import EvalRequest, evaluate
+from core.config import Endpoint, Settings
 from evals.dataset import heldout_db_ids
+from evals.evaluate import EvalRequest, evaluate
 
 pytestmark = pytest.mark.llm
 

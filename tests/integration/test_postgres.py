@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 from test_chinook_questions import QUESTIONS, same_rows  # tests/integration is on sys.path
 
-from agent.config import Endpoint, Settings, Techniques
-from agent.db import Database, QueryError
-from agent.errors import DatabaseUnavailable
-from agent.guard import UnsafeSQLError
 from agent.llm import build_chat_model
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from core.config import Endpoint, Settings, Techniques
+from core.db import Database, QueryError
+from core.errors import DatabaseUnavailable
+from core.guard import UnsafeSQLError
 
 HOW = "start it with: bash scripts/ci_services.sh start > var/ci_services.env && source var/ci_services.env"
 TABLES = ["album", "artist", "customer", "employee", "genre", "invoice", "invoiceline", "mediatype", "playlist",

@@ -94,8 +94,8 @@ WORKER = textwrap.dedent('''
     import sys
     from pathlib import Path
 
-    from agent.config import Settings, Techniques
-    from agent.db import Database
+    from core.config import Settings, Techniques
+    from core.db import Database
     from agent.deps import Deps
     from agent.service import Assistant, open_checkpointer, open_knowledge
     from agent.testing import ScriptedChatModel
@@ -191,9 +191,9 @@ def test_workers_starting_together_set_the_tables_up_once(state_url: str) -> Non
 def test_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     from pydantic import SecretStr
 
-    from agent.config import Settings
     from agent.service import open_checkpointer, open_knowledge
     from agent.shared_state import SharedStateUnavailable
+    from core.config import Settings
 
     port = free_port()  # nothing listens there
     settings = Settings(conversations_url=SecretStr(f"postgresql://u:pw@127.0.0.1:{port}/x"),

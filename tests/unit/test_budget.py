@@ -5,10 +5,10 @@ from __future__ import annotations
 from itertools import pairwise
 
 from agent.budget import SchemaView, estimate_tokens, fit, smaller_schemas
-from agent.config import Settings, Techniques
-from agent.db import Column, ForeignKey, Schema, Table
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from core.config import Settings, Techniques
+from core.db import Column, ForeignKey, Schema, Table
 from knowledge.retrieval import link_tables
 
 

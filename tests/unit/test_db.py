@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.db import Database, QueryError, mask_url
-from agent.errors import DatabaseUnavailable
-from agent.guard import UnsafeSQLError
+from core.db import Database, QueryError, mask_url
+from core.errors import DatabaseUnavailable
+from core.guard import UnsafeSQLError
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from agent.db import Database, Schema
 from agent.diagnose import diagnose
+from core.db import Database, Schema
 
 
 @pytest.fixture(scope="module")
 def schema() -> Schema:
-    from agent.config import bundled_database_url
+    from core.config import bundled_database_url
 
     return Database.open(bundled_database_url()).schema()
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from agent.confidence import sql_confidence
-from agent.config import Settings, Techniques
 from agent.service import Assistant
 from agent.testing import Scored, ScriptedChatModel
+from core.config import Settings, Techniques
 
 
 def sql_reply(sql: str) -> str:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Settings, Techniques
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from cli.eval_commands import register as add_commands
+from core.config import Settings, Techniques
 from evals import finetune
-from evals.cli import add_commands
 from evals.runner import QuestionResult, ResultStore
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "eval"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config import Techniques
-from evals.cli import resolve_configs
+from core.config import Techniques
+from evals.evaluate import resolve_configs
 from evals.ladder import CONFIGS, LadderError, resolve, validate
 
 
@@ -39,7 +39,7 @@ def test_the_script_reference_is_the_plain_prompt_alone_and_runs_beside_every_la
 
 
 def test_an_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(LadderError, match=r"Unknown configuration '\+nope'; known: baseline, script, \+repair"):
+    with pytest.raises(LadderError, match=r"Unknown configuration '\+nope'; known: baseline, script, baseline-v1, \+repair"):
         resolve("+nope")
 
 

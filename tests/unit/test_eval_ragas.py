@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from langchain_core.messages import BaseMessage
 
-from agent.config import Settings
-from agent.db import Database
 from agent.testing import ScriptedChatModel
-from evals.cli import EvalRequest, evaluate
+from core.config import Settings
+from core.db import Database
+from evals.evaluate import EvalRequest, evaluate
 from evals.runner import QuestionResult
 
 pytest.importorskip("ragas")
@@ -156,7 +156,7 @@ def test_a_judge_that_cannot_be_reached_stops_the_evaluation(schema: Any) -> Non
     import httpx
     import openai
 
-    from agent.errors import LLMUnavailable
+    from core.errors import LLMUnavailable
 
     down = openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1"))
     metrics = build_metrics(FakeJudge({**GOOD, "ContextPrecisionOutput": down}), ragas_embeddings(BagOfWords()))

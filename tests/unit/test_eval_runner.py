@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import BaseMessage
 
-from agent.config import Settings
 from agent.testing import ScriptedChatModel
-from evals.cli import EvalRequest, evaluate
+from core.config import Settings
 from evals.dataset import load_questions
+from evals.evaluate import EvalRequest, evaluate
 from evals.runner import AssistantPool, QuestionResult, ResultStore, RunError, RunOptions, results_path, run_config
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "eval"
@@ -256,10 +256,10 @@ def test_the_eval_command_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                capsys: pytest.CaptureFixture[str], eval_settings: Settings) -> None:
     import argparse
 
-    import evals.cli as cli
+    import cli.eval_commands as cli
 
     parser = argparse.ArgumentParser(prog="sqlsage")
-    cli.add_commands(parser.add_subparsers(dest="command", required=True))
+    cli.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args([
         "eval", "--data", str(SPIDER), "--split", "all", "--limit", "4", "--sample-seed", "3", "--config", "baseline",
         "+repair", "--out", str(tmp_path / "run"), "--workers", "1", "--no-progress",

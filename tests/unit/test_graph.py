@@ -9,10 +9,10 @@ import httpx
 import openai
 import pytest
 
-from agent.config import Settings, Techniques
-from agent.errors import LLMUnavailable
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from core.config import Settings, Techniques
+from core.errors import LLMUnavailable
 
 
 def sql_reply(sql: str) -> str:
@@ -160,11 +160,13 @@ def test_llm_unavailable_is_the_error_type_for_transport_failures() -> None:
         call(model, [])
 
 
-def test_a_server_that_is_down_gives_a_clear_message_after_bounded_retries(settings: Settings) -> None:
+def test_a_server_that_is_down_gives_a_clear_message_after_bounded_retries(
+    settings: Settings, allow_model_client: None
+) -> None:
     import socket
 
-    from agent.config import Endpoint
     from agent.llm import build_chat_model
+    from core.config import Endpoint
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.guard import (
+from core.guard import (
     DANGEROUS_FUNCTIONS,
     DIALECT_DANGEROUS_FUNCTIONS,
     MAX_SQL_LENGTH,

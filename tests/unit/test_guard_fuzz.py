@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import TokenType
 
-from agent.guard import UnsafeSQLError, check_sql
+from core.guard import UnsafeSQLError, check_sql
 
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "guard"
 SEPARATOR = "\n-- ----\n"

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from agent import prompts
-from agent.config import Settings, Techniques
-from agent.db import Column, ForeignKey, Table, render_table
-from agent.prompts import PromptSet, PromptSetError, SchemaStyle, prompt_set, prompt_set_names
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from core import prompt_sets as prompts
+from core.config import Settings, Techniques
+from core.db import Column, ForeignKey, Table, render_table
+from core.prompt_sets import PromptSet, PromptSetError, SchemaStyle, prompt_set, prompt_set_names
 from evals.ladder import resolve
 
 SCRIPT_SYSTEM = (
@@ -63,7 +63,8 @@ def test_an_unknown_set_is_refused_by_the_settings_and_the_loader() -> None:
         Techniques(prompts="nope")
     with pytest.raises(PromptSetError, match="Unknown prompt set"):
         prompt_set("nope")
-    assert resolve("baseline:prompts=no-join-line").prompts == "no-join-line"
+    assert resolve("baseline:prompts=no-rules").prompts == "no-rules"
+    assert resolve("baseline-v1").prompts == "v1"
 
 
 def test_a_variant_with_a_file_no_node_uses_or_a_bad_style_is_refused(tmp_path: Path,
@@ -142,8 +143,9 @@ def test_the_script_rung_sends_the_plain_prompt_exactly(settings: Settings) -> N
 def test_every_trace_step_carries_the_prompt_version(settings: Settings) -> None:
     model = ScriptedChatModel().enqueue("```sql\nSELECT COUNT(*) FROM Artist\n```")
     with Assistant.open(settings, llm=model) as assistant:
-        record = assistant.ask("How many artists are there?", resolve("baseline:prompts=no-join-line"))
-    label = prompt_set("no-join-line").label
+        record = assistant.ask("How many artists are there?", resolve("baseline-v1"))
+    label = prompt_set("v1").label
     assert record.trace and all(step.prompts == label for step in record.trace)
     assert record.to_dict()["trace"][0]["prompts"] == label
-    assert "join tables through their keys" not in str(model.history[0][1].content)
+    assert "join tables through their keys" in str(model.history[0][1].content)  # the old baseline's prompt
+    assert "join tables" not in prompt_set().texts["generate"]  # the prompt search dropped it

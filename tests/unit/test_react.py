@@ -19,12 +19,8 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
-from agent.config import Techniques, bundled_database_url
-from agent.db import Database
 from agent.deps import Deps, RunContext
-from agent.errors import LLMUnavailable
 from agent.nodes.answer import answer
-from agent.nodes.common import system_message
 from agent.nodes.context import gather_context
 from agent.nodes.execute import execute
 from agent.nodes.generate import generate
@@ -44,8 +40,12 @@ from agent.nodes.react import (
     words,
 )
 from agent.nodes.validate import validate
+from agent.prompts import system_message
 from agent.state import AgentState, new_turn
 from agent.testing import ScriptedChatModel
+from core.config import Techniques, bundled_database_url
+from core.db import Database
+from core.errors import LLMUnavailable
 from tools.base import ToolResult, tool_from_function
 from tools.registry import ToolRegistry
 
@@ -449,7 +449,7 @@ def test_native_tool_calls_are_used_where_the_server_supports_them(
     assert isinstance(second[-1], ToolMessage) and second[-1].tool_call_id == "c1" and "275" in str(second[-1].content)
 
 
-def test_supports_native_tools() -> None:
+def test_supports_native_tools(allow_model_client: None) -> None:
     assert supports_native_tools(ChatOpenAI(api_key="sk-test")) is True  # type: ignore[arg-type]
     assert supports_native_tools(ChatOpenAI(api_key="k", base_url="https://api.openai.com/v1")) is True  # type: ignore[arg-type]
     assert supports_native_tools(ChatOpenAI(api_key="k", base_url="http://127.0.0.1:8080/v1")) is False  # type: ignore[arg-type]

@@ -6,15 +6,15 @@ import json
 
 from langgraph.runtime import Runtime
 
-from agent.config import Settings, Techniques
-from agent.db import Database
 from agent.deps import RunContext
 from agent.nodes.generate import sample
 from agent.nodes.vote import choose
-from agent.plan import Plan, check_plan, parse_plan
+from agent.plan import PLAN_SCHEMA, Plan, check_plan, parse_plan
 from agent.service import Assistant
 from agent.state import Candidate
 from agent.testing import ScriptedChatModel
+from core.config import Settings, Techniques
+from core.db import Database
 
 
 def plan_reply(sql: str, columns: list[str], tables: list[str], joins: list[str] | None = None) -> str:
@@ -27,19 +27,19 @@ def sql_reply(sql: str) -> str:
 
 def test_parse_plan_tolerates_text_around_the_json() -> None:
     plan = parse_plan('Sure: {"columns": ["Artist.Name"], "tables": ["Artist"], "joins": [], "sql": "SELECT 1"} ok')
-    assert plan == Plan(("Artist.Name",), ("Artist",), (), "SELECT 1")
+    assert plan == Plan(columns=("Artist.Name",), tables=("Artist",), joins=(), sql="SELECT 1")
     assert parse_plan("no json here") is None
     assert parse_plan('{"columns": [], "sql": ""}') is None
 
 
 def test_check_plan_names_what_does_not_exist_with_the_closest_names(settings: Settings) -> None:
     schema = Database.open(settings.db_url).schema()
-    plan = Plan(("Customer.Country", "Country.Name", "Track.Nme"), ("Customer", "Country"),
-                ("Customer.Country = Country.Country",), "SELECT 1")
+    plan = Plan(columns=("Customer.Country", "Country.Name", "Track.Nme"), tables=("Customer", "Country"),
+                joins=("Customer.Country = Country.Country",), sql="SELECT 1")
     problems = " ".join(check_plan(plan, schema))
     assert "There is no table Country" in problems
     assert "Track has no column Nme" in problems and "Name" in problems
-    assert check_plan(Plan(("Artist.Name",), ("Artist",), (), "SELECT 1"), schema) == []
+    assert check_plan(Plan(columns=("Artist.Name",), tables=("Artist",), joins=(), sql="SELECT 1"), schema) == []
 
 
 def test_cot_plan_is_in_the_trace_and_uses_a_json_schema(settings: Settings) -> None:
@@ -165,3 +165,20 @@ def test_vote_rules() -> None:
     # failures do not vote; with none working, the greedy candidate's error is reported
     winner, groups = choose([cand(0, [], error="boom"), cand(1, [], error="bang")])
     assert winner["index"] == 0 and groups == []
+
+
+def test_the_plan_schema_is_the_one_the_server_constrains_replies_to() -> None:
+    """Generated from the pydantic model: properties in the order the model writes them, all required,
+    nothing else allowed, and no generated titles."""
+    assert PLAN_SCHEMA == {
+        "type": "object",
+        "properties": {
+            "columns": {"type": "array", "items": {"type": "string"}, "description": "Table.column needed"},
+            "tables": {"type": "array", "items": {"type": "string"}},
+            "joins": {"type": "array", "items": {"type": "string"}, "description": "Table.key = Table.key"},
+            "sql": {"type": "string"},
+        },
+        "required": ["columns", "tables", "joins", "sql"],
+        "additionalProperties": False,
+    }
+    assert list(PLAN_SCHEMA["properties"]) == ["columns", "tables", "joins", "sql"]

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from agent.config import Endpoint, Settings, Techniques
 from agent.llm import build_chat_model
 from agent.service import Assistant, open_knowledge
 from agent.testing import ScriptedChatModel
+from core.config import Endpoint, Settings, Techniques
 
 NO_ANSWER = Techniques(answer=False, repair=False)
 
@@ -107,7 +107,7 @@ class FakeServer:
 
 
 @pytest.fixture
-def fake_server() -> Iterator[FakeServer]:
+def fake_server(allow_model_client: None) -> Iterator[FakeServer]:
     server = FakeServer()
     server.start()
     yield server
@@ -271,7 +271,7 @@ def test_a_database_file_overwritten_with_garbage_is_a_database_error_not_a_mode
         broken = assistant.ask("How many artists are there?", Techniques(answer=False))
     if broken.error_kind != "DatabaseUnavailable":
         pytest.xfail(f"KNOWN BUG: 'file is not a database' is treated as fixable SQL ({broken.error_kind}); "
-                     "agent/db.py _UNAVAILABLE should match it (see the report)")
+                     "core/db.py _UNAVAILABLE should match it (see the report)")
     assert len(model.history) == 2  # no repairs spent on a broken file
 
 
@@ -321,8 +321,8 @@ def test_the_model_server_starts_in_the_background_and_is_stopped_if_nobody_take
 
 
 def test_a_background_start_that_failed_raises_for_whoever_waits(settings: Settings) -> None:
-    from agent.errors import LLMUnavailable
     from agent.llm import EndpointStarter
+    from core.errors import LLMUnavailable
 
     def failing(_: Settings) -> tuple[Endpoint, Any]:
         raise LLMUnavailable("The local model server could not start: port in use.")

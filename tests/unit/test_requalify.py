@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config import bundled_database_url
-from agent.db import Database, Schema
 from agent.requalify import requalify
+from core.config import bundled_database_url
+from core.db import Database, Schema
 
 
 @pytest.fixture(scope="module")

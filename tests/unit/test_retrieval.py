@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Settings, Techniques
-from agent.db import Database
 from agent.service import Assistant, open_knowledge
 from agent.testing import ScriptedChatModel
+from core.config import Settings, Techniques
+from core.db import Database
 from knowledge.examples import read_spider
 from knowledge.indexing import index_database
 from knowledge.retrieval import Retriever, question_phrases

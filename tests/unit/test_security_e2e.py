@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 from test_guard import load_corpus  # tests/unit is on sys.path: the same loader as the guard's own tests
 
-from agent.config import Settings, Techniques, bundled_database_path
-from agent.db import Database
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from core.config import Settings, Techniques, bundled_database_path
+from core.db import Database
 
 NO_REPAIR = Techniques(repair=False, answer=False)
 
@@ -138,25 +138,19 @@ def test_read_only_connection_refuses_writes_with_the_guard_bypassed(
 
 
 def test_read_only_connection_refuses_attach_of_itself_read_write(raw_db: Database, chinook_copy: Path) -> None:
+    """The file is opened ``?mode=ro``, but the connection's open flags would let ``ATTACH 'file:<same
+    file>?mode=rw'`` give a writable handle on it: the connection's authorizer refuses the ATTACH."""
     before = content_hash(chinook_copy)
-    try:
-        with raw_db.engine.connect() as conn:
-            conn.exec_driver_sql(f"ATTACH 'file:{chinook_copy}?mode=rw' AS w")
-            conn.exec_driver_sql("DELETE FROM w.InvoiceLine")
-            conn.commit()
-    except DBAPIError:  # refused: what should happen
-        pass
-    if content_hash(chinook_copy) != before:
-        pytest.xfail(
-            "KNOWN HOLE in layer 2 on SQLite: ?mode=ro is in the file's URI, but the connection's open flags are "
-            "read-write, so ATTACH 'file:<same file>?mode=rw' gives a writable handle on the same database. The "
-            "guard refuses ATTACH (corpus); agent/db.py should also set a sqlite3 authorizer (see the report)."
-        )
+    with raw_db.engine.connect() as conn, pytest.raises(DBAPIError, match="not authorized|readonly|read-only"):
+        conn.exec_driver_sql(f"ATTACH 'file:{chinook_copy}?mode=rw' AS w")
+        conn.exec_driver_sql("DELETE FROM w.InvoiceLine")
+        conn.commit()
+    assert content_hash(chinook_copy) == before
 
 
 def test_guard_refuses_what_the_connection_alone_would_let_through(raw_db: Database, chinook_copy: Path) -> None:
     """Layer 1 covers the gaps of layer 2: writing a copy elsewhere, attaching, reconfiguring."""
-    from agent.guard import UnsafeSQLError
+    from core.guard import UnsafeSQLError
 
     for sql in (f"ATTACH 'file:{chinook_copy}?mode=rw' AS w", "VACUUM INTO '/tmp/sqlsage-copy.db'",
                 "PRAGMA query_only = 0", "CREATE TEMP TABLE t (x)"):

@@ -1,11 +1,11 @@
-"""evals.sqlshape: Spider hardness, DAIL-SQL skeletons, referenced elements, normalised text."""
+"""core.sqlshape: Spider hardness, DAIL-SQL skeletons, referenced elements, normalised text."""
 
 from __future__ import annotations
 
 import pytest
 import sqlglot
 
-from evals.sqlshape import (
+from core.sqlshape import (
     HARDNESS_LEVELS,
     SqlElements,
     column_owners,

@@ -9,9 +9,9 @@ from typing import Literal
 
 import pytest
 
-from agent.config import bundled_database_url
-from agent.db import Database
-from agent.errors import DatabaseUnavailable
+from core.config import bundled_database_url
+from core.db import Database
+from core.errors import DatabaseUnavailable
 from tools.base import ToolContext, ToolDefinitionError, argument_docs, tool_from_function
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from agent.config import bundled_database_url
-from agent.db import Database
+from core.config import bundled_database_url
+from core.db import Database
 from tools.base import ToolContext
 from tools.builtin import NO_KNOWLEDGE, choose_chart, render_chart_png
 from tools.registry import ToolRegistry

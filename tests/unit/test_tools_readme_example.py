@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import bundled_database_url
-from agent.db import Database
+from core.config import bundled_database_url
+from core.db import Database
 from tools.base import ToolContext
 from tools.registry import ToolRegistry
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Settings
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from core.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,7 +65,7 @@ def test_sqlsage_ui_prints_its_url_and_requires_the_login(tmp_path: Path, chinoo
     env = {**os.environ, "SQLSAGE_DATA_DIR": str(tmp_path / "data"), "SQLSAGE_CACHE_DIR": str(tmp_path / "cache"),
            "SQLSAGE_BASE_URL": "http://127.0.0.1:9/v1", "GRADIO_ANALYTICS_ENABLED": "False"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "ui", "--db", f"sqlite:///{chinook_copy}", "--port", str(port),
+        [sys.executable, "-m", "cli", "ui", "--db", f"sqlite:///{chinook_copy}", "--port", str(port),
          "--auth", "alice:wonderland"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import build_parser
-from agent.errors import UserInputError
+from cli.main import build_parser
+from core.errors import UserInputError
 from ui.auth import collect_auth, parse_auth_spec, read_auth_file
 
 
@@ -54,7 +54,7 @@ def test_ui_command_takes_repeatable_auth_and_an_auth_file() -> None:
 
 
 def test_ui_command_with_a_bad_login_stops_before_starting_anything(capsys: pytest.CaptureFixture[str]) -> None:
-    from agent.cli import main
+    from cli.main import main
 
     assert main(["ui", "--auth", "nopassword"]) == 1
     assert "expected user:password" in capsys.readouterr().err

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from agent.config import Endpoint, Settings, Techniques
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from core.config import Endpoint, Settings, Techniques
 from ui.controller import ChatController, owner_for
 from ui.history import HistoryStore
 from ui.sessions import AssistantPool, Choice

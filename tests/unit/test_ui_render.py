@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.db import Database
 from agent.service import AnswerRecord
 from agent.trace import Step
+from core.db import Database
 from ui import render
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from agent.config import Techniques
+from core.config import Techniques
 from ui.switches import current_values, describe, switches, techniques_from_form
 
 

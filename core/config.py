@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agent.prompts import prompt_set_names
+from core.prompt_sets import prompt_set_names
 
 LocalModelName = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"]
 LOCAL_MODELS: tuple[str, ...] = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")
@@ -26,7 +26,7 @@ DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 def bundled_database_path() -> Path:
     """The Chinook sample database shipped inside the package."""
-    return Path(str(resources.files("agent") / "data" / "chinook.sqlite"))
+    return Path(str(resources.files("core") / "data" / "chinook.sqlite"))
 
 
 def bundled_database_url() -> str:
@@ -49,8 +49,8 @@ class Techniques(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SQLSAGE_TECH_", extra="forbid")
 
-    prompts: str = Field("default", description="the prompt set (agent/prompts/variants/<name>/; default: the "
-                         "files in agent/prompts/)")
+    prompts: str = Field("default", description="the prompt set (core/prompts/variants/<name>/; default: the "
+                         "files in core/prompts/)")
     sample_rows: int = Field(3, ge=0, le=20, description="sample rows per table shown in the schema prompt")
     few_shot: int = Field(0, ge=0, le=20, description="solved examples retrieved into the prompt by similarity")
     hyde: bool = Field(False, description="draft a SQL first; re-rank examples by the draft's SQL skeleton")

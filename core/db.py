@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SAWarning, SQLAlchemyError
 
-from agent.errors import DatabaseUnavailable
-from agent.guard import check_sql, dialect_for_url_backend
-from agent.prompts import SchemaStyle
+from core.errors import DatabaseUnavailable
+from core.guard import DANGEROUS_FUNCTIONS, check_sql, dialect_for_url_backend
+from core.prompt_sets import SchemaStyle
 
 # Messages that mean the database itself is unusable, not that the SQL was wrong.
 _UNAVAILABLE = re.compile(
@@ -311,8 +311,6 @@ _SQLITE_READ_PRAGMAS = frozenset({
 
 
 def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None) -> int:
-    from agent.guard import DANGEROUS_FUNCTIONS
-
     if action == sqlite3.SQLITE_FUNCTION:
         return sqlite3.SQLITE_DENY if (arg2 or "").lower() in DANGEROUS_FUNCTIONS else sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA:

@@ -7,12 +7,20 @@ import json
 import time
 from pathlib import Path
 
+from agent.service import open_knowledge
+from cli.options import add_common, settings_from
+from core.config import Settings
+from core.db import Database, db_key
+from core.errors import UserInputError
+from evals.dataset import heldout_db_ids
+from knowledge.docs import description_items, markdown_chunks
+from knowledge.examples import read_spider
+from knowledge.indexing import index_database
+from knowledge.retrieval import Retriever
 from knowledge.store import KINDS
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from agent.cli import _common
-
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("knowledge", help="manage the knowledge store (examples, docs, schema, values)")
     actions = parser.add_subparsers(dest="action", required=True)
 
@@ -21,7 +29,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     add.add_argument("--sql")
     add.add_argument("--doc", type=Path, help="a Markdown file to add as documentation chunks")
     add.add_argument("--descriptions", type=Path, help="a YAML file of table/column descriptions and terms")
-    _common(add)
+    add_common(add)
     add.set_defaults(func=cmd_add)
 
     ls = actions.add_parser("list", help="list stored items")
@@ -29,40 +37,33 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     ls.add_argument("--all-dbs", action="store_true", help="not only the current database's items")
     ls.add_argument("--limit", type=int, default=50)
     ls.add_argument("--json", action="store_true")
-    _common(ls)
+    add_common(ls)
     ls.set_defaults(func=cmd_list)
 
     rm = actions.add_parser("remove", help="remove items by id")
     rm.add_argument("ids", nargs="+")
     rm.add_argument("--kind", choices=KINDS, default="example")
-    _common(rm)
+    add_common(rm)
     rm.set_defaults(func=cmd_remove)
 
     rebuild = actions.add_parser("rebuild", help="(re)index the database's schema and values; only changes move")
     rebuild.add_argument("--no-values", action="store_true")
-    _common(rebuild)
+    add_common(rebuild)
     rebuild.set_defaults(func=cmd_rebuild)
 
     imp = actions.add_parser("import-spider", help="import a Spider-format file as an example pool")
     imp.add_argument("path", type=Path)
     imp.add_argument("--exclude-heldout", action="store_true", help="leave out the evaluation's held-out databases")
-    _common(imp)
+    add_common(imp)
     imp.set_defaults(func=cmd_import_spider)
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from agent.cli import settings_from
-    from agent.service import open_knowledge
-
+def _open(args: argparse.Namespace) -> tuple[Settings, Retriever]:
     settings = settings_from(args)
     return settings, open_knowledge(settings)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from agent.db import Database
-    from agent.errors import UserInputError
-    from knowledge.docs import description_items, markdown_chunks
-
     settings, retriever = _open(args)
     db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
     try:
@@ -84,8 +85,6 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from agent.db import db_key
-
     settings, retriever = _open(args)
     where = None if args.all_dbs else {"db_id": db_key(settings.db_url)}
     items = retriever.store.get(args.kind, where=where, limit=args.limit)
@@ -109,9 +108,6 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    from agent.db import Database
-    from knowledge.indexing import index_database
-
     settings, retriever = _open(args)
     db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
     began = time.monotonic()
@@ -124,13 +120,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_import_spider(args: argparse.Namespace) -> int:
-    from knowledge.examples import read_spider
-
     _, retriever = _open(args)
     exclude: frozenset[str] = frozenset()
     if args.exclude_heldout:
-        from evals.dataset import heldout_db_ids
-
         exclude = heldout_db_ids()
     began = time.monotonic()
     items = list(read_spider(args.path, exclude))

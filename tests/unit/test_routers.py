@@ -1,0 +1,238 @@
+"""Each router of the graph and each escalation predicate on its own, as a table: state and switches in,
+the branch out."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langgraph.runtime import Runtime
+
+from agent import graph
+from agent.deps import Deps, RunContext
+from agent.nodes.escalate import after_zero_shot, cascading, reason_to_escalate
+from agent.nodes.react import after_route
+from agent.state import AgentState
+from core.config import Techniques
+from core.db import Database
+
+STORE, TOOLS = "store", "tools"  # which dependencies are present
+
+
+def runtime(*present: str, **switches: Any) -> Runtime[RunContext]:
+    """A runtime with placeholder dependencies: the routers only look at whether they are there."""
+    deps = Deps(
+        llm=cast(BaseChatModel, None), db=cast(Database, None),
+        knowledge=cast(Any, object()) if STORE in present else None,
+        tools=cast(Any, object()) if TOOLS in present else None,
+    )
+    return Runtime(context=RunContext(deps, Techniques(**switches)))
+
+
+def state(**values: Any) -> AgentState:
+    return cast(AgentState, values)
+
+
+ESCALATING = {"escalate": True, "self_consistency": 3}  # something to escalate to: samples
+FAILED = {"error": "no such column: x", "error_kind": "error"}
+
+
+@pytest.mark.parametrize(
+    "values, present, switches, expected",
+    [
+        ({}, (), {"self_consistency": 3}, False),  # escalate off
+        ({}, (), {"escalate": True}, False),  # nothing to escalate to
+        ({}, (), {"escalate": True, "few_shot": 2}, False),  # examples, but no store to draw them from
+        ({}, (STORE,), {"escalate": True, "few_shot": 2}, True),
+        ({}, (), ESCALATING, True),
+        ({"escalated": True}, (), ESCALATING, False),  # the escalated run is not the first try
+    ],
+)
+def test_cascading(values: dict[str, Any], present: tuple[str, ...], switches: dict[str, Any], expected: bool) -> None:
+    assert cascading(state(**values), runtime(*present, **switches)) is expected
+
+
+@pytest.mark.parametrize(
+    "values, switches, expected",
+    [
+        ({"error": "boom", "error_kind": "syntax"}, {}, "it failed (syntax)"),
+        ({"error": "boom"}, {}, "it failed (error)"),
+        ({"rows": []}, {}, "it returned no rows"),
+        ({}, {}, "it returned no rows"),
+        ({"rows": [[1]], "confirmed": False}, {}, "a zero-shot sample returned other rows"),
+        ({"rows": [[1]]}, {}, None),
+        ({"rows": [[1]], "confirmed": True}, {}, None),
+        ({"rows": [[1]], "confidence": {"min_logprob": -2.0, "weakest": "x"}}, {}, None),  # no floor asked for
+        ({"rows": [[1]]}, {"escalate_min_logprob": -1.0}, None),  # the endpoint sent no log-probabilities
+        ({"rows": [[1]], "confidence": {"min_logprob": -2.0, "weakest": "x"}}, {"escalate_min_logprob": -1.0},
+         "the model was unsure of 'x' (log-probability -2.00 < -1.00)"),
+        ({"rows": [[1]], "confidence": {"min_logprob": -0.5, "weakest": "x"}}, {"escalate_min_logprob": -1.0}, None),
+    ],
+)
+def test_reason_to_escalate(values: dict[str, Any], switches: dict[str, Any], expected: str | None) -> None:
+    assert reason_to_escalate(state(**values), Techniques(**switches)) == expected
+
+
+@pytest.mark.parametrize(
+    "values, switches, expected",
+    [
+        (FAILED, {}, "escalate"),
+        ({"rows": []}, {"escalate_check": 2}, "escalate"),
+        ({"rows": [[1]]}, {}, "answer"),
+        ({"rows": [[1]]}, {"escalate_check": 2}, "confirm"),
+        ({"rows": [[1]], "confirmed": True}, {"escalate_check": 2}, "answer"),
+        ({"rows": [[1]], "confirmed": False}, {"escalate_check": 2}, "escalate"),
+    ],
+)
+def test_after_zero_shot(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:
+    assert after_zero_shot(state(**values), Techniques(**switches)) == expected
+
+
+@pytest.mark.parametrize(
+    "values, switches, expected",
+    [
+        ({"sql": "SELECT 1"}, {}, "validate"),
+        (FAILED, ESCALATING, "escalate"),  # a failed first try escalates
+        (FAILED | {"escalated": True}, ESCALATING, "repair"),
+        (FAILED, {}, "repair"),
+        (FAILED | {"repairs": 2}, {"max_repairs": 2}, "__end__"),
+        (FAILED | {"may_repair": False}, {}, "__end__"),
+        ({"error": "plan", "error_kind": "plan"}, {"repair": False}, "validate"),  # a bad plan is only noted
+        ({"error": "no sql", "error_kind": "no_sql"}, {"repair": False}, "__end__"),
+    ],
+)
+def test_after_writing(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:
+    assert graph.after_writing(state(**values), runtime(**switches)) == expected
+
+
+@pytest.mark.parametrize(
+    "values, switches, expected",
+    [
+        ({"sql": "SELECT 1"}, {}, "execute"),
+        ({"error": "bad", "error_kind": "syntax"}, ESCALATING, "escalate"),
+        ({"error": "refused", "error_kind": "unsafe"}, ESCALATING, "__end__"),  # refused SQL is never retried
+        ({"error": "refused", "error_kind": "unsafe"}, {}, "__end__"),
+        ({"error": "bad", "error_kind": "syntax"}, {}, "repair"),
+        ({"error": "bad", "error_kind": "syntax"}, {"repair": False}, "__end__"),
+    ],
+)
+def test_after_validate(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:
+    assert graph.after_validate(state(**values), runtime(**switches)) == expected
+
+
+@pytest.mark.parametrize(
+    "values, switches, expected",
+    [
+        ({"rows": [[1]]}, ESCALATING, "answer"),  # a good first try is answered
+        ({"rows": []}, ESCALATING, "escalate"),
+        ({"rows": [[1]]}, ESCALATING | {"escalate_check": 2}, "confirm"),
+        ({"rows": [[1]]}, {}, "answer"),
+        ({"rows": []}, {}, "answer"),  # without escalation, no rows is an answer
+        (FAILED, {}, "repair"),
+        (FAILED, {"repair": False}, "__end__"),
+    ],
+)
+def test_after_execute(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:
+    assert graph.after_execute(state(**values), runtime(**switches)) == expected
+
+
+@pytest.mark.parametrize(
+    "values, switches, expected",
+    [
+        ({}, {}, "generate"),
+        ({}, {"self_consistency": 3}, "sample"),
+        ({}, ESCALATING, "generate"),  # the first try is one greedy answer
+        ({"escalated": True}, ESCALATING, "sample"),
+    ],
+)
+def test_write_sql(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:
+    assert graph.write_sql(state(**values), runtime(**switches)) == expected
+
+
+@pytest.mark.parametrize(
+    "values, present, switches, expected",
+    [
+        ({}, (), {}, "generate"),
+        ({}, (), {"self_consistency": 3}, "sample"),
+        ({}, (STORE,), {"few_shot": 2}, "retrieve"),
+        ({}, (), {"few_shot": 2}, "generate"),  # no store: the retrieval techniques are skipped
+        ({}, (STORE,), {"escalate": True, "few_shot": 2}, "generate"),  # a zero-shot first try
+        ({}, (STORE,), {"escalate": True, "first_try_examples": 2}, "retrieve"),  # a first try with examples
+        ({"escalated": True}, (STORE,), {"escalate": True, "few_shot": 2}, "retrieve"),
+    ],
+)
+def test_to_sql_path(values: dict[str, Any], present: tuple[str, ...], switches: dict[str, Any], expected: str) -> None:
+    assert graph.to_sql_path(state(**values), runtime(*present, **switches)) == expected
+
+
+@pytest.mark.parametrize(
+    "present, switches, expected",
+    [
+        ((TOOLS,), {}, "route"),
+        ((), {}, "generate"),  # no tools registered
+        ((TOOLS,), {"tools": False}, "generate"),
+        ((TOOLS, STORE), {"tools": False, "few_shot": 2}, "retrieve"),
+    ],
+)
+def test_after_context(present: tuple[str, ...], switches: dict[str, Any], expected: str) -> None:
+    assert graph.after_context(state(), runtime(*present, **switches)) == expected
+
+
+@pytest.mark.parametrize(
+    "values, present, switches, expected",
+    [
+        ({"route": "tools"}, (TOOLS,), {}, "react"),
+        ({"route": "sql"}, (TOOLS,), {}, "generate"),
+        ({"route": "sql"}, (TOOLS, STORE), {"few_shot": 2}, "retrieve"),
+        ({"route": "sql"}, (TOOLS,), {"self_consistency": 3}, "sample"),
+    ],
+)
+def test_after_routing(
+    values: dict[str, Any], present: tuple[str, ...], switches: dict[str, Any], expected: str
+) -> None:
+    assert graph.after_routing(state(**values), runtime(*present, **switches)) == expected
+
+
+@pytest.mark.parametrize("route, expected", [("tools", "react"), ("sql", "generate"), (None, "generate")])
+def test_after_route(route: str | None, expected: str) -> None:
+    assert after_route(state(route=route)) == expected
+
+
+@pytest.mark.parametrize(
+    "values, switches, expected",
+    [
+        ({"rows": [[1]]}, {}, "answer"),
+        (FAILED, {}, "repair"),
+        (FAILED, {"repair": False}, "__end__"),
+        ({"error": "refused", "error_kind": "unsafe"}, {}, "__end__"),
+    ],
+)
+def test_after_vote(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:
+    assert graph.after_vote(state(**values), runtime(**switches)) == expected
+
+
+@pytest.mark.parametrize(
+    "values, switches, expected",
+    [
+        ({"sql": "SELECT 1"}, {}, "validate"),
+        ({"error": "no sql", "error_kind": "no_sql"}, {}, "repair"),
+        ({"error": "no sql", "error_kind": "no_sql"}, {"repair": False}, "collect"),
+        ({"error": "plan", "error_kind": "plan"}, {"repair": False}, "validate"),
+        ({"error": "no sql", "error_kind": "no_sql"}, ESCALATING, "collect"),  # a branch never escalates
+    ],
+)
+def test_start_candidate(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:
+    assert graph.start_candidate(state(**values), runtime(**switches)) == expected
+
+
+@pytest.mark.parametrize(
+    "values, switches, expected",
+    [
+        ({"rows": [[1]], "confirmed": True}, {"escalate_check": 2}, "answer"),
+        ({"rows": [[1]], "confirmed": False}, {"escalate_check": 2}, "escalate"),
+        ({"rows": [[1]]}, {"escalate_check": 2}, "confirm"),
+    ],
+)
+def test_after_confirm(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:
+    assert graph.after_confirm(state(**values), runtime(**switches)) == expected
