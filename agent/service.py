@@ -99,7 +99,7 @@ class Assistant:
         threads are kept in SQLite under the data folder and survive restarts.
         ``knowledge`` (see ``open_knowledge``) enables the retrieval techniques and remembering examples;
         ``tools`` (``tools.registry.ToolRegistry.default()``) the tools the agent may route a question to."""
-        db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
+        db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes)
         server = None
         try:
             checkpointer = open_checkpointer(settings) if conversations else None

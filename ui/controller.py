@@ -228,8 +228,9 @@ class ChatController:
         except UnsafeSQLError as err:
             reason = err.reason[:1].upper() + err.reason[1:]
             return {"sql_msg": f"⛔ **Refused — nothing was run.** {reason}", "ok_sql": None}
-        except QueryError as err:
-            return {"sql_msg": f"❌ **The database rejected the query:** {err}", "ok_sql": None}
+        except QueryError as err:  # wrong, too slow, or a result over the budget: nothing is shown
+            lead = "The database rejected the query" if err.kind == "error" else "The query was stopped"
+            return {"sql_msg": f"❌ **{lead}:** {err}", "ok_sql": None}
         except SqlsageError as err:
             return {"sql_msg": f"❌ **{err}**", "ok_sql": None}
         rows = [[jsonable(v) for v in r] for r in result.rows]
@@ -280,7 +281,7 @@ class ChatController:
         settings = self.assistant(session).settings
         target = (url or "").strip() or self.pool.choice(session).db_url
         try:
-            db = Database.open(target, settings.query_timeout_s, settings.row_cap)
+            db = Database.open(target, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes)
         except SqlsageError as err:
             return {"settings_msg": f"❌ {err}"}
         try:

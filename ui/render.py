@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from agent.db import shorten
 from agent.service import AnswerRecord
 from agent.trace import Step
 
@@ -46,6 +47,7 @@ _NEXT = {"retrieve": "generate", "route": "generate", "generate": "validate", "v
 
 CHAT_TABLE_ROWS = 10
 PAGE_SIZE = 100
+CELL_CHARS = 300  # characters of one value shown in a table; a longer one says its full length
 _TEXT_LIMIT = 20_000  # characters of one prompt or model output shown in the trace (the download has all)
 
 
@@ -146,7 +148,7 @@ def turn_index(messages: Sequence[Mapping[str, Any]], message_index: int) -> int
 
 
 def _cell(value: Any) -> str:
-    return ("NULL" if value is None else str(value)).replace("|", "\\|").replace("\n", " ")
+    return shorten(value, CELL_CHARS).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], limit: int = CHAT_TABLE_ROWS) -> str:
@@ -223,7 +225,7 @@ def unique_headers(columns: Sequence[str]) -> list[str]:
 def table_value(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
     """Headers (unique) and rows with every cell a display string (NULL shown), for a table widget."""
     return {"headers": unique_headers(columns),
-            "data": [["NULL" if v is None else str(v) for v in r] for r in rows]}
+            "data": [[shorten(v, CELL_CHARS) for v in r] for r in rows]}
 
 
 # -- the trace inspector ----------------------------------------------------------------------------------

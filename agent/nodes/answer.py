@@ -7,6 +7,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
+from agent.db import shorten
 from agent.deps import RunContext
 from agent.llm import call_recorded
 from agent.nodes.common import system_message
@@ -15,10 +16,11 @@ from agent.state import AgentState, Turn
 from agent.trace import StepTimer
 
 ROWS_SHOWN = 20
+VALUE_CHARS = 200  # characters of one value in the prompt; a longer one is cut and says its full length
 
 
 def format_rows(columns: list[str], rows: list[list[Any]], limit: int = ROWS_SHOWN) -> str:
-    lines = [" | ".join(columns)] + [" | ".join("NULL" if v is None else str(v) for v in r) for r in rows[:limit]]
+    lines = [" | ".join(columns)] + [" | ".join(shorten(v, VALUE_CHARS) for v in r) for r in rows[:limit]]
     return "\n".join(lines)
 
 
