@@ -334,8 +334,10 @@ _POSTGRES_EXTRA_COLUMNS = 2
 
 def _bounded_postgres(statement: str, row_limit: int, max_bytes: int) -> str:
     """The checked query, wrapped so that PostgreSQL itself stops after ``row_limit`` rows and refuses,
-    before sending it, a row that takes the result's text past ``max_bytes``: a huge value never leaves
-    the server. A row too large on its own is refused before the running total stores it.
+    before sending it, a row that takes the result past ``max_bytes``: a huge value never leaves the
+    server. A row too large on its own is refused before the running total stores it. Sizes are those of
+    the rows as values (``pg_column_size``); ``OFFSET 0`` keeps the planner from copying the query's
+    expressions into the size check (they would be computed twice).
 
     The query sits on lines of its own, so a trailing ``--`` comment ends before the wrapper goes on; the
     guard has made sure it is one query. ``run`` drops the two added columns.
@@ -348,9 +350,10 @@ def _bounded_postgres(statement: str, row_limit: int, max_bytes: int) -> str:
     return (
         'SELECT * FROM (SELECT sqlsage_r.*, pg_catalog.sum(sqlsage_r."sqlsage row bytes") '
         'OVER (ROWS UNBOUNDED PRECEDING) AS "sqlsage bytes" FROM (SELECT sqlsage_q.*, '
-        'pg_catalog.octet_length(sqlsage_q::pg_catalog.text) AS "sqlsage row bytes" FROM (\n'
+        'pg_catalog.pg_column_size(sqlsage_q.*) AS "sqlsage row bytes" FROM (SELECT * FROM (\n'
         f"{statement}\n"
-        f") AS sqlsage_q) AS sqlsage_r WHERE {row_ok}) AS sqlsage_w WHERE {total_ok} LIMIT {int(row_limit)}"
+        f") AS sqlsage_i OFFSET 0) AS sqlsage_q) AS sqlsage_r WHERE {row_ok}) AS sqlsage_w WHERE {total_ok} "
+        f"LIMIT {int(row_limit)}"
     )
 
 
