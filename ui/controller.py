@@ -23,6 +23,7 @@ from agent.db import Database, QueryError, jsonable, mask_url
 from agent.errors import SqlsageError
 from agent.guard import UnsafeSQLError
 from agent.service import AnswerRecord, Assistant
+from agent.slots import QueueStatus
 from ui import charts
 from ui.history import HistoryStore, NotYours
 from ui.render import (
@@ -186,6 +187,9 @@ class ChatController:
                               "conv": conv})
                 yield slots
                 return
+            if isinstance(item, QueueStatus):  # a model call waits for a free slot: say where it stands
+                yield {"chat": base + turn_messages(text, steps, after_context=following, waiting=item.text())}
+                continue
             steps.append(item)
             yield {"chat": base + turn_messages(text, steps, after_context=following), "trace": trace_html(steps)}
 

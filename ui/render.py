@@ -96,11 +96,14 @@ def next_step(steps: Sequence[StepLike], after_context: str = "generate") -> str
     return _NEXT.get(node)
 
 
-def progress_markdown(steps: Sequence[StepLike], running: bool = True, after_context: str = "generate") -> str:
+def progress_markdown(steps: Sequence[StepLike], running: bool = True, after_context: str = "generate",
+                      waiting: str | None = None) -> str:
     lines = [progress_text(s) for s in steps]
     upcoming = next_step(steps, after_context) if running else None
     if upcoming:
         lines.append(f"⏳ {step_label(upcoming)}")
+    if running and waiting:
+        lines.append(f"🕒 {waiting}")
     return "\n".join(lines)  # one step a line (the chat keeps line breaks)
 
 
@@ -113,14 +116,15 @@ def steps_title(steps: Sequence[StepLike], running: bool, after_context: str = "
 
 
 def turn_messages(question: str, steps: Sequence[StepLike], record: RecordLike | None = None,
-                  after_context: str = "generate") -> list[Message]:
+                  after_context: str = "generate", waiting: str | None = None) -> list[Message]:
     """The chat messages of one turn: the question, a collapsible step list (pending while the agent
-    works), then the answer once there is a record. The same function renders live and reopened turns."""
+    works, with ``waiting`` when a model call waits in line), then the answer once there is a record.
+    The same function renders live and reopened turns."""
     running = record is None
     messages: list[Message] = [{"role": "user", "content": question}]
     if steps or running:
         messages.append({
-            "role": "assistant", "content": progress_markdown(steps, running, after_context) or "…",
+            "role": "assistant", "content": progress_markdown(steps, running, after_context, waiting) or "…",
             "metadata": {"title": steps_title(steps, running, after_context),
                          "status": "pending" if running else "done"},
         })
