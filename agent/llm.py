@@ -17,14 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.outputs import ChatResult
 from langchain_openai import ChatOpenAI
-from pydantic import SecretStr
+from pydantic import PrivateAttr, SecretStr
 
 from agent.confidence import TokenLogprob
 from agent.llm_server import LocalServer, ServerOptions
 from agent.model_files import ensure_model_file
+from agent.slots import QueueStatus, SlotGate
 from agent.trace import StepTimer
 from core.config import Endpoint, Settings
 from core.errors import LLMUnavailable
@@ -79,8 +82,46 @@ class EndpointStarter:
             server.stop()
 
 
+class GatedChatOpenAI(ChatOpenAI):
+    """ChatOpenAI whose requests wait in a ``SlotGate`` (when it has one) before they are sent: the
+    request's timeout then counts the server working on it, never the time spent waiting for a slot."""
+
+    _gate: SlotGate | None = PrivateAttr(default=None)
+
+    def with_gate(self, gate: SlotGate | None) -> GatedChatOpenAI:
+        self._gate = gate
+        return self
+
+    @property
+    def gate(self) -> SlotGate | None:
+        return self._gate
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        if self._gate is None:
+            return super()._generate(messages, stop, run_manager, **kwargs)
+        with self._gate.slot(int(kwargs.get("n") or 1), report=report_waiting):
+            return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def report_waiting(status: QueueStatus) -> None:
+    """Tell the graph run (LangGraph's custom stream) that its model call waits in line; outside a run,
+    there is no one to tell."""
+    from langgraph.config import get_stream_writer
+
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:  # not inside a graph run
+        return
+    writer({"queue": status})
+
+
 def build_chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
-    return ChatOpenAI(
+    """The chat model for an endpoint. For the local server, requests wait for one of its
+    ``parallel_slots`` in our own line (the same gate for every caller of this model)."""
+    local = settings.uses_local_model() and endpoint.model == settings.local_model
+    gate = SlotGate(settings.parallel_slots) if local else None
+    return GatedChatOpenAI(
         model=endpoint.model,
         base_url=endpoint.base_url,
         api_key=SecretStr(endpoint.api_key),
@@ -89,7 +130,7 @@ def build_chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
         timeout=settings.request_timeout_s,
         max_retries=settings.max_retries,  # the openai client backs off exponentially between tries
         stream_usage=True,
-    )
+    ).with_gate(gate)
 
 
 # Stop once the fenced SQL block closes and prose follows: the model's explanation after it is never

@@ -9,6 +9,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from agent.deps import RunContext
 from agent.state import AgentState
+from core.db import shorten
 from core.prompt_sets import PromptSet, prompt_set
 
 
@@ -24,10 +25,11 @@ def prompts_of(ctx: RunContext) -> PromptSet:
 
 
 ROWS_SHOWN = 20
+VALUE_CHARS = 200  # characters of one value in the prompt; a longer one is cut and says its full length
 
 
 def format_rows(columns: list[str], rows: list[list[Any]], limit: int = ROWS_SHOWN) -> str:
-    lines = [" | ".join(columns)] + [" | ".join("NULL" if v is None else str(v) for v in r) for r in rows[:limit]]
+    lines = [" | ".join(columns)] + [" | ".join(shorten(v, VALUE_CHARS) for v in r) for r in rows[:limit]]
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from agent.graph import build_graph
 from agent.llm import EndpointStarter, build_chat_model, open_endpoint
 from agent.llm_server import LocalServer
 from agent.shared_state import open_chroma_client, open_postgres_checkpointer, open_sqlite_checkpointer
+from agent.slots import QueueStatus
 from agent.state import new_turn
 from agent.trace import Step, totals
 from core.config import Settings, Techniques
@@ -102,7 +103,7 @@ class Assistant:
         threads are kept in SQLite under the data folder and survive restarts.
         ``knowledge`` (see ``open_knowledge``) enables the retrieval techniques and remembering examples;
         ``tools`` (``tools.registry.ToolRegistry.default()``) the tools the agent may route a question to."""
-        db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
+        db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes)
         server = None
         try:
             checkpointer = open_checkpointer(settings) if conversations else None
@@ -131,10 +132,11 @@ class Assistant:
 
     def stream(
         self, question: str, techniques: Techniques | None = None, thread_id: str | None = None
-    ) -> Iterator[Step | AnswerRecord]:
+    ) -> Iterator[Step | QueueStatus | AnswerRecord]:
         """Yield each Step as its node finishes, then the AnswerRecord (errors included, never raised
         for the user's or the backend's fault). Questions with the same ``thread_id`` form one
-        conversation: a follow-up is resolved against the earlier questions and their SQL."""
+        conversation: a follow-up is resolved against the earlier questions and their SQL. While a model
+        call waits for a free slot of the server, its QueueStatus (place in line, estimate) comes too."""
         record = AnswerRecord(question=question)
         try:
             record.question = clean_question(question, self.settings.max_question_chars)
@@ -151,10 +153,14 @@ class Assistant:
             turn = cast("AgentState", new_turn(record.question))  # its None lists are the reducers' resets
             parts = self.graph.stream(
                 turn, config=self._thread_config(thread_id),
-                context=context, stream_mode=["updates", "values"], subgraphs=True,
+                context=context, stream_mode=["updates", "values", "custom"], subgraphs=True,
             )
-            # With subgraphs and two modes, LangGraph yields (namespace, mode, chunk) triples.
+            # With subgraphs and several modes, LangGraph yields (namespace, mode, chunk) triples.
             for namespace, mode, chunk in cast("Iterator[tuple[tuple[str, ...], str, Any]]", parts):
+                if mode == "custom":
+                    if isinstance(chunk, dict) and isinstance(chunk.get("queue"), QueueStatus):
+                        yield chunk["queue"]
+                    continue
                 if mode == "values":
                     if not namespace:
                         state = chunk

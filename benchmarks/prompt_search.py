@@ -62,7 +62,8 @@ def compare(runs: dict[str, dict[str, dict[str, Any]]], reference: str) -> list[
 
 
 def table(rows: list[dict[str, Any]], reference: str) -> str:
-    lines = [f"| config | n | EX | EX (official) | vs {reference} | median s | prompts |", "|---|---|---|---|---|---|---|"]
+    lines = [f"| config | n | EX | EX (official) | vs {reference} | median s | prompts |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         delta = r["correct"] - r["reference_correct"]
         official = "–" if r["official"] is None else r["official"]

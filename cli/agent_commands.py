@@ -36,7 +36,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
+    db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes)
     try:
         result = db.run(args.sql)
     except UnsafeSQLError as err:

@@ -65,7 +65,7 @@ def _open(args: argparse.Namespace) -> tuple[Settings, Retriever]:
 
 def cmd_add(args: argparse.Namespace) -> int:
     settings, retriever = _open(args)
-    db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
+    db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes)
     try:
         if args.doc:
             print(f"added {retriever.store.upsert(markdown_chunks(args.doc, db.key))} doc chunk(s)")
@@ -109,7 +109,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     settings, retriever = _open(args)
-    db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap)
+    db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes)
     began = time.monotonic()
     report = index_database(retriever.store, db, values=not args.no_values)
     db.close()

@@ -17,7 +17,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     auth = collect_auth(args.auth, Path(args.auth_file) if args.auth_file else None)
     settings = settings_from(args).with_overrides(host=args.host, port=args.port)
     print(f"Opening {mask_url(settings.db_url)} and starting the model…", flush=True)
-    Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap).close()  # the likeliest mistake, first
+    # the likeliest mistake, first
+    Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes).close()
     # The model server loads (seconds) while gradio imports and the knowledge store opens (in ``launch``).
     launch(settings, EndpointStarter(settings), auth=auth)
     return EXIT_OK

@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     # The database.
     query_timeout_s: float = Field(20.0, gt=0)
     row_cap: int = Field(1000, ge=1)
+    max_result_mib: int = Field(32, ge=1, le=4096, description="result data one query may bring into sqlsage "
+                                "(a larger value or result is refused: 'the result is too large')")
     max_question_chars: int = Field(2000, ge=10)
 
     # Shared state for several app workers (default: SQLite and Chroma files under data_dir).
@@ -151,6 +153,10 @@ class Settings(BaseSettings):
             if name in ("db_url", "chroma_url", "base_url") and isinstance(value, str):
                 value = re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", value)
             yield name, value
+
+    @property
+    def max_result_bytes(self) -> int:
+        return self.max_result_mib * 2**20
 
     def uses_local_model(self) -> bool:
         return self.base_url is None and self.openai_api_key is None

@@ -31,6 +31,12 @@ _UNAVAILABLE = re.compile(
     re.IGNORECASE,
 )
 _TIMEOUT = re.compile(r"interrupted|canceling statement due to statement timeout|query.*timeout", re.I)
+# A value or a result over the byte budget, as SQLite (SQLITE_LIMIT_LENGTH) or our PostgreSQL wrapper says it.
+_TOO_BIG = re.compile(r"string or blob too big|sqlsage: the result is too large", re.I)
+
+# Result data sqlsage holds for one query at most, unless configured (Settings.max_result_bytes).
+DEFAULT_MAX_RESULT_BYTES = 32 * 1024 * 1024
+_FETCH_BATCH = 100  # rows fetched from the cursor at a time, counted before the next batch
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,8 @@ class QueryResult:
 
 
 class QueryError(Exception):
-    """The database rejected the SQL (the model can fix this). ``kind`` is 'error' or 'timeout'."""
+    """The database rejected the SQL (the model can fix this). ``kind`` is 'error', 'timeout' or
+    'too_large' (the result is over the byte budget: fewer or shorter columns would do)."""
 
     def __init__(self, message: str, kind: str = "error") -> None:
         super().__init__(message)
@@ -202,6 +209,30 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def shorten(value: Any, limit: int = 200) -> str:
+    """A value as display text: at most ``limit`` characters, and when cut, its full length stated."""
+    text = "NULL" if value is None else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: max(1, limit - 30)]}… ({len(text):,} characters in all)"
+
+
+def value_bytes(value: Any) -> int:
+    """About how many bytes a fetched value holds: what the result budget counts."""
+    if isinstance(value, str):
+        return len(value) if value.isascii() else len(value.encode("utf-8", "replace"))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return len(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return 8
+    return len(str(value))
+
+
+def too_large_message(limit: int) -> str:
+    return (f"the result is too large: select fewer or shorter columns (sqlsage holds at most "
+            f"{limit / 2**20:g} MiB of result data)")
+
+
 @dataclass
 class Database:
     """One database, opened read-only. ``run`` is the only way SQL reaches it."""
@@ -210,12 +241,14 @@ class Database:
     engine: Engine
     timeout_s: float = 20.0
     row_cap: int = 1000
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
     _schema: Schema | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, url: str, timeout_s: float = 20.0, row_cap: int = 1000) -> Database:
-        engine = _create_engine(url, timeout_s)
-        db = cls(url=url, engine=engine, timeout_s=timeout_s, row_cap=row_cap)
+    def open(cls, url: str, timeout_s: float = 20.0, row_cap: int = 1000,
+             max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> Database:
+        engine = _create_engine(url, timeout_s, max_result_bytes)
+        db = cls(url=url, engine=engine, timeout_s=timeout_s, row_cap=row_cap, max_result_bytes=max_result_bytes)
         try:
             with engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
@@ -250,30 +283,54 @@ class Database:
         return self._schema
 
     def run(self, sql: str) -> QueryResult:
-        """Guard, then execute read-only with a timeout and a row cap.
+        """Guard, then execute read-only with a timeout, a row cap and a byte budget.
 
-        Raises UnsafeSQLError (from the guard), QueryError (the SQL is wrong: fixable), or
-        DatabaseUnavailable (the database is gone, locked or unreachable: stop).
+        The statement reaches the DB-API driver as it is, with no parameters: a ``%`` in a LIKE pattern is
+        never read as a placeholder (psycopg, psycopg2, pg8000 and the MySQL drivers all use ``%``).
+        Raises UnsafeSQLError (from the guard), QueryError (the SQL is wrong, too slow or its result too
+        large: fixable), or DatabaseUnavailable (the database is gone, locked or unreachable: stop).
         """
         statement = check_sql(sql, self.dialect)
+        postgres = self.engine.dialect.name == "postgresql"
         began = time.monotonic()
         try:
             with self._readonly_connection() as conn:
-                result = conn.exec_driver_sql(statement)
+                sent = _bounded_postgres(statement, self.row_cap + 1, self.max_result_bytes) if postgres else statement
+                result = conn.execution_options(no_parameters=True).exec_driver_sql(sent)
                 columns = list(result.keys()) if result.returns_rows else []
-                rows = [tuple(r) for r in result.fetchmany(self.row_cap + 1)] if result.returns_rows else []
+                rows = self._fetch(result) if result.returns_rows else []
         except DBAPIError as err:
             message = _first_line(err.orig if err.orig is not None else err)
             if _TIMEOUT.search(message):
                 message = f"The query took longer than {self.timeout_s:g} s and was stopped."
                 raise QueryError(message, "timeout") from err
+            if _TOO_BIG.search(message):
+                raise QueryError(too_large_message(self.max_result_bytes), "too_large") from err
             if _UNAVAILABLE.search(message) or err.connection_invalidated:
                 raise DatabaseUnavailable(f"The database {self.display_url} is unavailable: {message}") from err
             raise QueryError(message) from err
         except SQLAlchemyError as err:
             raise DatabaseUnavailable(f"The database {self.display_url} failed: {_first_line(err)}") from err
+        if postgres and columns:  # the wrapper's byte counts, not the query's
+            keep = len(columns) - _POSTGRES_EXTRA_COLUMNS
+            columns, rows = columns[:keep], [row[:keep] for row in rows]
         truncated = len(rows) > self.row_cap
         return QueryResult(columns, rows[: self.row_cap], truncated, time.monotonic() - began)
+
+    def _fetch(self, result: sa.CursorResult[Any]) -> list[tuple[Any, ...]]:
+        """Up to row_cap + 1 rows, their bytes counted batch by batch: over the budget is a QueryError."""
+        rows: list[tuple[Any, ...]] = []
+        size = 0
+        while len(rows) <= self.row_cap:
+            batch = result.fetchmany(min(_FETCH_BATCH, self.row_cap + 1 - len(rows)))
+            if not batch:
+                break
+            for row in batch:
+                size += sum(value_bytes(v) for v in row)
+                if size > self.max_result_bytes:
+                    raise QueryError(too_large_message(self.max_result_bytes), "too_large")
+                rows.append(tuple(row))
+        return rows
 
     @contextmanager
     def _readonly_connection(self) -> Iterator[Connection]:
@@ -292,6 +349,35 @@ class Database:
                     yield conn
                 finally:
                     conn.rollback()  # never commit anything
+
+
+# Columns _bounded_postgres adds after the query's own: each row's size and the running total.
+_POSTGRES_EXTRA_COLUMNS = 2
+
+
+def _bounded_postgres(statement: str, row_limit: int, max_bytes: int) -> str:
+    """The checked query, wrapped so that PostgreSQL itself stops after ``row_limit`` rows and refuses,
+    before sending it, a row that takes the result past ``max_bytes``: a huge value never leaves the
+    server. A row too large on its own is refused before the running total stores it. Sizes are those of
+    the rows as values (``pg_column_size``); ``OFFSET 0`` keeps the planner from copying the query's
+    expressions into the size check (they would be computed twice).
+
+    The query sits on lines of its own, so a trailing ``--`` comment ends before the wrapper goes on; the
+    guard has made sure it is one query. ``run`` drops the two added columns.
+    """
+    def refuse(size: str) -> str:  # a cast that fails with a message we recognise (_TOO_BIG); per row, not folded
+        return f"CASE WHEN {size} <= {int(max_bytes)} THEN true " \
+               f"ELSE ('sqlsage: the result is too large, ' || {size})::pg_catalog.int4 > 0 END"
+
+    row_ok, total_ok = refuse('sqlsage_r."sqlsage row bytes"'), refuse('sqlsage_w."sqlsage bytes"')
+    return (
+        'SELECT * FROM (SELECT sqlsage_r.*, pg_catalog.sum(sqlsage_r."sqlsage row bytes") '
+        'OVER (ROWS UNBOUNDED PRECEDING) AS "sqlsage bytes" FROM (SELECT sqlsage_q.*, '
+        'pg_catalog.pg_column_size(sqlsage_q.*) AS "sqlsage row bytes" FROM (SELECT * FROM (\n'
+        f"{statement}\n"
+        f") AS sqlsage_i OFFSET 0) AS sqlsage_q) AS sqlsage_r WHERE {row_ok}) AS sqlsage_w WHERE {total_ok} "
+        f"LIMIT {int(row_limit)}"
+    )
 
 
 def _first_line(err: BaseException) -> str:
@@ -318,7 +404,13 @@ def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str
     return sqlite3.SQLITE_OK if action in _SQLITE_ALLOWED_ACTIONS else sqlite3.SQLITE_DENY
 
 
-def _create_engine(url: str, timeout_s: float) -> Engine:
+def _sqlite_connected(conn: sqlite3.Connection, max_value_bytes: int) -> None:
+    """A new SQLite connection: the authorizer, and no string or blob longer than the result budget."""
+    conn.set_authorizer(_sqlite_authorizer)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_value_bytes)
+
+
+def _create_engine(url: str, timeout_s: float, max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as err:
@@ -351,7 +443,7 @@ def _create_engine(url: str, timeout_s: float) -> Engine:
     except (ArgumentError, ImportError) as err:
         raise DatabaseUnavailable(f"Cannot use the database URL {mask_url(url)!r}: {_first_line(err)}") from err
     if readonly_sqlite:
-        sa.event.listen(engine, "connect", lambda conn, _record: conn.set_authorizer(_sqlite_authorizer))
+        sa.event.listen(engine, "connect", lambda conn, _record: _sqlite_connected(conn, max_result_bytes))
     return engine
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from agent.deps import RunContext
 from agent.graph import to_sql_path
 from agent.service import AnswerRecord, Assistant
+from agent.slots import QueueStatus
 from core.config import Techniques
 from core.db import Database, QueryError, mask_url
 from core.errors import SqlsageError
@@ -184,6 +185,9 @@ class ChatController:
                               "conv": conv})
                 yield slots
                 return
+            if isinstance(item, QueueStatus):  # a model call waits for a free slot: say where it stands
+                yield {"chat": base + turn_messages(text, steps, after_context=following, waiting=item.text())}
+                continue
             steps.append(item)
             yield {"chat": base + turn_messages(text, steps, after_context=following), "trace": trace_html(steps)}
 
@@ -226,8 +230,9 @@ class ChatController:
         except UnsafeSQLError as err:
             reason = err.reason[:1].upper() + err.reason[1:]
             return {"sql_msg": f"⛔ **Refused — nothing was run.** {reason}", "ok_sql": None}
-        except QueryError as err:
-            return {"sql_msg": f"❌ **The database rejected the query:** {err}", "ok_sql": None}
+        except QueryError as err:  # wrong, too slow, or a result over the budget: nothing is shown
+            lead = "The database rejected the query" if err.kind == "error" else "The query was stopped"
+            return {"sql_msg": f"❌ **{lead}:** {err}", "ok_sql": None}
         except SqlsageError as err:
             return {"sql_msg": f"❌ **{err}**", "ok_sql": None}
         rows = result.json_rows()
@@ -278,7 +283,7 @@ class ChatController:
         settings = self.assistant(session).settings
         target = (url or "").strip() or self.pool.choice(session).db_url
         try:
-            db = Database.open(target, settings.query_timeout_s, settings.row_cap)
+            db = Database.open(target, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes)
         except SqlsageError as err:
             return {"settings_msg": f"❌ {err}"}
         try:

@@ -15,6 +15,7 @@ from typing import Any
 
 from agent.service import AnswerRecord
 from agent.trace import Step
+from core.db import shorten
 
 Message = dict[str, Any]
 StepLike = Step | Mapping[str, Any]
@@ -46,6 +47,7 @@ _NEXT = {"retrieve": "generate", "route": "generate", "generate": "validate", "v
 
 CHAT_TABLE_ROWS = 10
 PAGE_SIZE = 100
+CELL_CHARS = 300  # characters of one value shown in a table; a longer one says its full length
 _TEXT_LIMIT = 20_000  # characters of one prompt or model output shown in the trace (the download has all)
 
 
@@ -94,11 +96,14 @@ def next_step(steps: Sequence[StepLike], after_context: str = "generate") -> str
     return _NEXT.get(node)
 
 
-def progress_markdown(steps: Sequence[StepLike], running: bool = True, after_context: str = "generate") -> str:
+def progress_markdown(steps: Sequence[StepLike], running: bool = True, after_context: str = "generate",
+                      waiting: str | None = None) -> str:
     lines = [progress_text(s) for s in steps]
     upcoming = next_step(steps, after_context) if running else None
     if upcoming:
         lines.append(f"⏳ {step_label(upcoming)}")
+    if running and waiting:
+        lines.append(f"🕒 {waiting}")
     return "\n".join(lines)  # one step a line (the chat keeps line breaks)
 
 
@@ -111,14 +116,15 @@ def steps_title(steps: Sequence[StepLike], running: bool, after_context: str = "
 
 
 def turn_messages(question: str, steps: Sequence[StepLike], record: RecordLike | None = None,
-                  after_context: str = "generate") -> list[Message]:
+                  after_context: str = "generate", waiting: str | None = None) -> list[Message]:
     """The chat messages of one turn: the question, a collapsible step list (pending while the agent
-    works), then the answer once there is a record. The same function renders live and reopened turns."""
+    works, with ``waiting`` when a model call waits in line), then the answer once there is a record.
+    The same function renders live and reopened turns."""
     running = record is None
     messages: list[Message] = [{"role": "user", "content": question}]
     if steps or running:
         messages.append({
-            "role": "assistant", "content": progress_markdown(steps, running, after_context) or "…",
+            "role": "assistant", "content": progress_markdown(steps, running, after_context, waiting) or "…",
             "metadata": {"title": steps_title(steps, running, after_context),
                          "status": "pending" if running else "done"},
         })
@@ -146,7 +152,7 @@ def turn_index(messages: Sequence[Mapping[str, Any]], message_index: int) -> int
 
 
 def _cell(value: Any) -> str:
-    return ("NULL" if value is None else str(value)).replace("|", "\\|").replace("\n", " ")
+    return shorten(value, CELL_CHARS).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], limit: int = CHAT_TABLE_ROWS) -> str:
@@ -223,7 +229,7 @@ def unique_headers(columns: Sequence[str]) -> list[str]:
 def table_value(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
     """Headers (unique) and rows with every cell a display string (NULL shown), for a table widget."""
     return {"headers": unique_headers(columns),
-            "data": [["NULL" if v is None else str(v) for v in r] for r in rows]}
+            "data": [[shorten(v, CELL_CHARS) for v in r] for r in rows]}
 
 
 # -- the trace inspector ----------------------------------------------------------------------------------

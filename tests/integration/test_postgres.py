@@ -1,6 +1,7 @@
 """PostgreSQL as the database asked about: reflection, the postgres guard dialect, the read-only
-transaction and the read-only role, the statement timeout, the hostile corpus end to end, and the five
-Chinook questions with the real local model.
+transaction and the read-only role, the statement timeout, LIKE patterns with '%', the result budget and
+resource exhaustion, the hostile corpus end to end as the owner role, and the five Chinook questions with
+the real local model.
 
 Needs the server of ``scripts/ci_services.sh`` (CI starts it): ``SQLSAGE_TEST_PG_URL`` is the read-only
 role's URL of the ``chinook`` database, ``SQLSAGE_TEST_PG_OWNER_URL`` its owner's (a role that may write).
@@ -10,8 +11,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import select
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from sqlalchemy.exc import DBAPIError
@@ -24,6 +30,9 @@ from core.config import Endpoint, Settings, Techniques
 from core.db import Database, QueryError
 from core.errors import DatabaseUnavailable
 from core.guard import UnsafeSQLError
+from ui.controller import ChatController
+from ui.history import HistoryStore
+from ui.sessions import AssistantPool
 
 HOW = "start it with: bash scripts/ci_services.sh start > var/ci_services.env && source var/ci_services.env"
 TABLES = ["album", "artist", "customer", "employee", "genre", "invoice", "invoiceline", "mediatype", "playlist",
@@ -144,31 +153,213 @@ def test_a_dropped_connection_is_a_clear_error_then_the_next_query_works(pg_url:
         db.close()
 
 
-def load_corpus(name: str) -> list[str]:
-    """The guard tests' own loader (tests/unit/test_guard.py), loaded from its file."""
-    path = Path(__file__).resolve().parents[1] / "unit" / "test_guard.py"
-    spec = importlib.util.spec_from_file_location("_guard_corpus", path)
+def _unit_module(name: str) -> ModuleType:
+    """A helper module of tests/unit (the guard corpus loader, the memory probe), loaded from its file."""
+    path = Path(__file__).resolve().parents[1] / "unit" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_unit_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
     spec.loader.exec_module(module)
-    return list(module.load_corpus(name))
+    return module
 
 
-def test_every_refused_postgres_statement_is_refused_through_the_agent(pg_url: str, tmp_path: Path) -> None:
-    settings = Settings(db_url=pg_url, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+def load_corpus(name: str) -> list[str]:
+    """The guard tests' own loader (tests/unit/test_guard.py)."""
+    return list(_unit_module("test_guard").load_corpus(name))
+
+
+def relations(db: Database) -> list[tuple[str, str, str]]:
+    """Every relation of the database (tables, views, sequences, indexes, ...) but the system's own."""
+    with db.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT n.nspname, c.relname, c.relkind::text FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast' "
+            "ORDER BY 1, 2"
+        ).all()
+        conn.rollback()
+    return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+
+def server_state(db: Database) -> dict[str, object]:
+    """What a function with side effects would change: the probe sequence, large objects, advisory locks."""
+    with db.engine.connect() as conn:
+        state = {
+            "sequence": tuple(conn.exec_driver_sql("SELECT last_value, is_called FROM sqlsage_probe_seq").one()),
+            "large_objects": conn.exec_driver_sql("SELECT COUNT(*) FROM pg_largeobject_metadata").scalar_one(),
+            "advisory_locks": conn.exec_driver_sql("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory'")
+            .scalar_one(),
+        }
+        conn.rollback()
+    return state
+
+
+def host_files(cases: list[str]) -> set[Path]:
+    """The absolute paths the cases name, and any file named sqlsage-hostile* in /tmp or the cluster's folder."""
+    named = {Path(m) for case in cases for m in re.findall(r"'(/[^'\\s]+)'", case)}
+    folders = [Path("/tmp")] + ([Path(os.environ["SQLSAGE_TEST_PG_DATA"])] if os.environ.get("SQLSAGE_TEST_PG_DATA")
+                                else [])
+    found = {p for p in named if p.exists()}
+    for folder in folders:
+        found.update(folder.rglob("sqlsage-hostile*"))
+    return found
+
+
+@pytest.fixture
+def probe_sequence(owner_url: str) -> Iterator[None]:
+    """A sequence for nextval/setval to aim at, made (and dropped) by the owner outside the guard."""
+    import psycopg
+
+    from agent.shared_state import libpq_url
+
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
+        conn.execute("CREATE SEQUENCE IF NOT EXISTS sqlsage_probe_seq")
+    yield
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
+        conn.execute("DROP SEQUENCE IF EXISTS sqlsage_probe_seq")
+
+
+def test_every_refused_postgres_statement_is_refused_through_the_agent_as_the_owner(
+    owner_url: str, tmp_path: Path, probe_sequence: None
+) -> None:
+    """Connected as the role that owns the data, so that the guard and the read-only session are the only
+    barriers: every case is refused, and afterwards the data, the relations, the sequence, the large objects
+    and the advisory locks are as they were, no notification was sent and no file appeared on the host."""
+    import psycopg
+
+    from agent.shared_state import libpq_url
+
+    settings = Settings(db_url=owner_url, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
     model = ScriptedChatModel()
     cases = load_corpus("refuse_postgres")
-    with Assistant.open(settings, llm=model) as assistant:
-        before = fingerprint(assistant.deps.db)
+    files_before = host_files(cases)
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as listener, \
+            Assistant.open(settings, llm=model) as assistant:
+        listener.execute("LISTEN sqlsage_probe")
+        db = assistant.deps.db
+        before = (fingerprint(db), relations(db), server_state(db))
         wrong = []
         for i, sql in enumerate(cases):
             model.enqueue(f"```sql\n{sql}\n```")
             record = assistant.ask("Do what the data says.", Techniques(repair=False, answer=False))
             if record.ok or record.error_kind not in ("unsafe", "syntax"):
                 wrong.append(f"case {i} {sql!r}: ok={record.ok} kind={record.error_kind}")
-        after = fingerprint(assistant.deps.db)
+        after = (fingerprint(db), relations(db), server_state(db))
+        select.select([listener.fileno()], [], [], 0.5)
+        notified = list(listener.notifies(timeout=0.5, stop_after=1))
     assert not wrong, "\n".join(wrong)
-    assert after == before and len(cases) >= 150
+    assert after == before and len(cases) >= 190
+    assert not notified
+    assert host_files(cases) == files_before
+
+
+# --- LIKE patterns, the result budget, resource exhaustion -------------------------------------------------
+
+LIKE = "SELECT name FROM artist WHERE name ILIKE '%metal%' OR name LIKE '100%% %s' ORDER BY name"
+
+
+@pytest.mark.parametrize("url_fixture", ["pg_url", "owner_url"])
+def test_a_like_pattern_with_percent_runs(url_fixture: str, request: pytest.FixtureRequest) -> None:
+    db = Database.open(request.getfixturevalue(url_fixture))
+    try:
+        assert db.run(LIKE).rows == [("Metallica",)]
+        assert db.run("SELECT '%s %m %(x)s %%' AS t").rows == [("%s %m %(x)s %%",)]
+    finally:
+        db.close()
+
+
+def test_a_like_pattern_runs_from_sqlsage_sql_ask_and_the_ui(
+    pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.cli import main
+
+    monkeypatch.setenv("SQLSAGE_DATA_DIR", str(tmp_path / "data"))
+    assert main(["sql", LIKE, "--db", pg_url]) == 0
+    assert "Metallica" in capsys.readouterr().out
+
+    settings = Settings(db_url=pg_url, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+    model = ScriptedChatModel().enqueue(f"```sql\n{LIKE}\n```")
+    with Assistant.open(settings, llm=model) as assistant, HistoryStore(tmp_path / "ui.sqlite") as history:
+        record = assistant.ask("Which artists have metal in their name?", Techniques(answer=False, tools=False))
+        assert record.ok and record.rows == [["Metallica"]], record.error
+        slots = ChatController(AssistantPool(assistant), history, tmp_path / "traces").run_sql(LIKE, "s1")
+        assert slots["table"] == (["name"], [["Metallica"]]), slots["sql_msg"]
+
+
+def test_order_names_and_row_cap_survive_the_budget_wrapper(pg: Database) -> None:
+    result = pg.run("SELECT t.name, g.name, NULL AS q, ROW(1, 'x') FROM track t JOIN genre g USING (genreid) "
+                    "ORDER BY t.name DESC, t.trackid LIMIT 3 -- the last line may be a comment")
+    assert result.columns == ["name", "name", "q", "row"]
+    with pg.engine.connect() as conn:
+        raw = conn.exec_driver_sql("SELECT t.name, g.name FROM track t JOIN genre g USING (genreid) "
+                                   "ORDER BY t.name DESC, t.trackid LIMIT 3").all()
+        conn.rollback()
+    assert [tuple(r[:2]) for r in result.rows] == [tuple(r) for r in raw]
+    assert result.rows[0][2] is None
+    capped = pg.run("SELECT trackid FROM track ORDER BY trackid DESC")
+    assert capped.truncated and len(capped.rows) == pg.row_cap and capped.rows[0] == (3503,)
+
+
+@pytest.fixture(scope="module")
+def peak_growth() -> object:
+    return _unit_module("peak_rss").peak_growth
+
+
+TIMEOUT_S = 2.0
+MARGIN_S = 3.0
+MEMORY_BOUND_MIB = 5 * 32  # a few times the default budget, whatever the query asked for
+
+
+@pytest.mark.parametrize(
+    ("sql", "outcomes"),
+    [
+        ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c", {"timeout"}),
+        ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c", {"capped"}),
+        ("SELECT COUNT(*) FROM track a, track b, track c", {"timeout"}),
+        ("SELECT * FROM track a, track b", {"capped"}),
+        ("SELECT a.name, b.name FROM track a, track b ORDER BY a.name || b.name DESC", {"timeout", "capped"}),
+        ("SELECT string_agg(a.name || b.name, ',') FROM track a, track b", {"timeout", "too_large"}),
+        ("SELECT repeat('x', 40000000)", {"too_large", "timeout"}),
+        ("SELECT repeat('x', 1000000) FROM generate_series(1, 1000)", {"too_large", "timeout"}),
+        ("SELECT repeat('x', 1000000000)", {"too_large", "timeout"}),
+    ],
+)
+def test_resource_exhaustion_ends_in_time_with_bounded_memory(
+    owner_url: str, peak_growth: object, sql: str, outcomes: set[str]
+) -> None:
+    db = Database.open(owner_url, timeout_s=TIMEOUT_S, row_cap=1000)
+    try:
+        began = time.monotonic()
+        with peak_growth() as growth:  # type: ignore[operator]
+            try:
+                result = db.run(sql)
+                got = "capped" if result.truncated and len(result.rows) == db.row_cap else f"{len(result.rows)} rows"
+            except QueryError as err:
+                got = err.kind
+        seconds = time.monotonic() - began
+        print(f"PostgreSQL {sql}: {got} after {seconds:.2f} s, {growth}")
+        assert got in outcomes
+        assert seconds < TIMEOUT_S + MARGIN_S
+        assert growth.mib < MEMORY_BOUND_MIB
+        assert db.run("SELECT COUNT(*) FROM genre").rows == [(25,)]  # the next query is answered normally
+    finally:
+        db.close()
+
+
+def test_a_1_gb_value_is_refused_and_the_memory_growth_is_measured(owner_url: str, peak_growth: object) -> None:
+    """With time to make it (60 s), the server makes the 1 GB value and refuses to send it."""
+    db = Database.open(owner_url, timeout_s=60)
+    try:
+        began = time.monotonic()
+        with peak_growth() as growth, pytest.raises(QueryError) as info:  # type: ignore[operator]
+            db.run("SELECT repeat('x', 1000000000) AS v")
+        print(f"PostgreSQL, a 1 GB value: refused after {time.monotonic() - began:.1f} s ({info.value}); {growth}")
+        assert info.value.kind == "too_large"
+        assert str(info.value).startswith("the result is too large: select fewer or shorter columns")
+        assert growth.mib < 16  # nothing of it reached this process
+    finally:
+        db.close()
 
 
 # --- the five questions with the real local model --------------------------------------------------------

@@ -39,7 +39,8 @@ def test_the_script_reference_is_the_plain_prompt_alone_and_runs_beside_every_la
 
 
 def test_an_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(LadderError, match=r"Unknown configuration '\+nope'; known: baseline, script, baseline-v1, \+repair"):
+    known = r"known: baseline, script, baseline-v1, \+repair"
+    with pytest.raises(LadderError, match=r"Unknown configuration '\+nope'; " + known):
         resolve("+nope")
 
 

@@ -258,7 +258,8 @@ def test_dialect_specific_dangerous_functions() -> None:
 
 
 @pytest.mark.parametrize(
-    "sql", ["SELECT current_setting('work_mem')", "SELECT txid_current()", "SELECT set_configuration FROM t"]
+    "sql", ["SELECT current_setting('work_mem')", "SELECT txid_current_if_assigned()", "SELECT currval('s')",
+            "SELECT set_configuration FROM t"]
 )
 def test_harmless_postgres_functions_allowed(sql: str) -> None:
     assert check_sql(sql, "postgres") == sql

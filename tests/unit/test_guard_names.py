@@ -22,3 +22,4 @@ def test_every_name_is_a_sqlglot_expression_class(list_name: str) -> None:
     missing = [n for n in NAME_LISTS[list_name]
                if not (isinstance(getattr(exp, n, None), type) and issubclass(getattr(exp, n), exp.Expression))]
     assert not missing, f"{list_name} names classes that sqlglot does not have (the guard skips them): {missing}"
+    assert len(set(NAME_LISTS[list_name])) == len(NAME_LISTS[list_name]), f"{list_name} names a class twice"
