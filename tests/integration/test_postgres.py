@@ -272,7 +272,7 @@ def test_a_like_pattern_with_percent_runs(url_fixture: str, request: pytest.Fixt
 def test_a_like_pattern_runs_from_sqlsage_sql_ask_and_the_ui(
     pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agent.cli import main
+    from cli.main import main
 
     monkeypatch.setenv("SQLSAGE_DATA_DIR", str(tmp_path / "data"))
     assert main(["sql", LIKE, "--db", pg_url]) == 0
