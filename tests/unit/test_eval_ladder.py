@@ -26,7 +26,7 @@ def test_baseline_is_zero_shot_one_call_and_repair_adds_repair() -> None:
 
 
 def test_the_script_reference_is_the_plain_prompt_alone_and_runs_beside_every_ladder() -> None:
-    from evals.cli import resolve_configs
+    from evals.evaluate import resolve_configs
 
     script = resolve("script")
     assert script.prompts == "script" and script.sample_rows == 3
