@@ -325,23 +325,14 @@ MEMORY_BOUND_MIB = 5 * 32  # a few times the default budget, whatever the query 
         ("SELECT repeat('x', 1000000000)", {"too_large", "timeout"}),
     ],
 )
-def test_resource_exhaustion_ends_in_time_with_bounded_memory(
-    owner_url: str, peak_growth: object, sql: str, outcomes: set[str]
-) -> None:
+def test_resource_exhaustion_ends_in_time_with_bounded_memory(owner_url: str, sql: str, outcomes: set[str]) -> None:
     db = Database.open(owner_url, timeout_s=TIMEOUT_S, row_cap=1000)
     try:
-        began = time.monotonic()
-        with peak_growth() as growth:  # type: ignore[operator]
-            try:
-                result = db.run(sql)
-                got = "capped" if result.truncated and len(result.rows) == db.row_cap else f"{len(result.rows)} rows"
-            except QueryError as err:
-                got = err.kind
-        seconds = time.monotonic() - began
-        print(f"PostgreSQL {sql}: {got} after {seconds:.2f} s, {growth}")
-        assert got in outcomes
-        assert seconds < TIMEOUT_S + MARGIN_S
-        assert growth.mib < MEMORY_BOUND_MIB
+        ended = _unit_module("peak_rss").run_bounded(db, sql)
+        print(f"PostgreSQL {sql}: {ended.got} after {ended.seconds:.2f} s, {ended.growth}")
+        assert ended.got in outcomes
+        assert ended.seconds < TIMEOUT_S + MARGIN_S
+        assert ended.growth.mib < MEMORY_BOUND_MIB
         assert db.run("SELECT COUNT(*) FROM genre").rows == [(25,)]  # the next query is answered normally
     finally:
         db.close()

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _STATUS = Path("/proc/self/status")
 
@@ -60,3 +62,27 @@ def peak_growth() -> Iterator[Growth]:
         sampler.join()
         samples.append(_kib("VmRSS"))
         growth.peak_kib = _kib("VmHWM") if growth.how == "VmHWM" else max(samples)
+
+
+@dataclass
+class Outcome:
+    """What a query that may exhaust resources came to: ``capped`` (the row cap), ``N rows``, or the
+    QueryError's kind; how long it took and how much memory it grew by."""
+
+    got: str
+    seconds: float
+    growth: Growth
+
+
+def run_bounded(db: Any, sql: str) -> Outcome:
+    """Run ``sql`` on a ``core.db.Database`` and say how it ended (a QueryError is an outcome, not a failure)."""
+    from core.db import QueryError
+
+    began = time.monotonic()
+    with peak_growth() as growth:
+        try:
+            result = db.run(sql)
+            got = "capped" if result.truncated and len(result.rows) == db.row_cap else f"{len(result.rows)} rows"
+        except QueryError as err:
+            got = err.kind
+    return Outcome(got, time.monotonic() - began, growth)

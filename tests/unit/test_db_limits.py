@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from peak_rss import peak_growth  # tests/unit is on sys.path
+from peak_rss import peak_growth, run_bounded  # tests/unit is on sys.path
 from sqlalchemy.engine.default import DefaultDialect
 
 from agent.nodes.answer import format_rows
@@ -148,18 +148,11 @@ def test_value_bytes() -> None:
     ],
 )
 def test_resource_exhaustion_ends_in_time_with_bounded_memory(db: Database, sql: str, outcome: str) -> None:
-    began = time.monotonic()
-    with peak_growth() as growth:
-        try:
-            result = db.run(sql)
-            got = "capped" if result.truncated and len(result.rows) == db.row_cap else f"{len(result.rows)} rows"
-        except QueryError as err:
-            got = err.kind
-    seconds = time.monotonic() - began
-    print(f"{sql}: {got} after {seconds:.2f} s, {growth}")
-    assert got == outcome
-    assert seconds < TIMEOUT_S + MARGIN_S
-    assert growth.mib < MEMORY_BOUND_MIB
+    ended = run_bounded(db, sql)
+    print(f"{sql}: {ended.got} after {ended.seconds:.2f} s, {ended.growth}")
+    assert ended.got == outcome
+    assert ended.seconds < TIMEOUT_S + MARGIN_S
+    assert ended.growth.mib < MEMORY_BOUND_MIB
     assert_next_query_is_answered(db)
 
 
