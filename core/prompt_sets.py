@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from importlib.resources.abc import Traversable
 from string import Template
@@ -84,7 +84,7 @@ class PromptSet:
     def file_hashes(self) -> dict[str, str]:
         return {f"{name}.md": _digest(text) for name, text in sorted(self.texts.items())}
 
-    @property
+    @cached_property
     def version(self) -> str:
         """A hash of every file's content and of the schema style."""
         parts = [f"{name}\0{text}" for name, text in sorted(self.texts.items())] + [repr(self.style)]
