@@ -127,7 +127,8 @@ class Settings(BaseSettings):
     query_timeout_s: float = Field(20.0, gt=0)
     row_cap: int = Field(1000, ge=1)
     max_result_mib: int = Field(32, ge=1, le=4096, description="result data one query may bring into sqlsage "
-                                "(a larger value or result is refused: 'the result is too large')")
+                                "(a larger result, or one value over a quarter of it, is refused: "
+                                "'the result is too large')")
     max_question_chars: int = Field(2000, ge=10)
 
     # Shared state for several app workers (default: SQLite and Chroma files under data_dir).

@@ -36,6 +36,9 @@ _TOO_BIG = re.compile(r"string or blob too big|sqlsage: the result is too large"
 
 # Result data sqlsage holds for one query at most, unless configured (Settings.max_result_bytes).
 DEFAULT_MAX_RESULT_BYTES = 32 * 1024 * 1024
+# SQLite holds working copies of a value while it computes it (s || s in a recursive CTE peaks at about 3.5 times
+# the longest value allowed), so one value may take a quarter of the budget: the peak stays near the budget.
+VALUE_SHARE = 4
 _FETCH_BATCH = 100  # rows fetched from the cursor at a time, counted before the next batch
 
 
@@ -405,7 +408,7 @@ def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str
 
 
 def _sqlite_connected(conn: sqlite3.Connection, max_value_bytes: int) -> None:
-    """A new SQLite connection: the authorizer, and no string or blob longer than the result budget."""
+    """A new SQLite connection: the authorizer, and no string or blob longer than ``max_value_bytes``."""
     conn.set_authorizer(_sqlite_authorizer)
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_value_bytes)
 
@@ -443,7 +446,8 @@ def _create_engine(url: str, timeout_s: float, max_result_bytes: int = DEFAULT_M
     except (ArgumentError, ImportError) as err:
         raise DatabaseUnavailable(f"Cannot use the database URL {mask_url(url)!r}: {_first_line(err)}") from err
     if readonly_sqlite:
-        sa.event.listen(engine, "connect", lambda conn, _record: _sqlite_connected(conn, max_result_bytes))
+        max_value_bytes = max(max_result_bytes // VALUE_SHARE, 1)
+        sa.event.listen(engine, "connect", lambda conn, _record: _sqlite_connected(conn, max_value_bytes))
     return engine
 
 

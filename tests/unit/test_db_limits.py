@@ -33,8 +33,8 @@ MIB = 2**20
 TIMEOUT_S = 2.0
 MARGIN_S = 3.0  # two cores shared with other work: the stop comes within the timeout plus this
 # Growth allowed for one query, whatever it asks for: the rows kept stay within the budget (32 MiB), and
-# SQLite may hold a few working copies of a value while it computes it (s || s).
-MEMORY_BOUND_MIB = 5 * DEFAULT_MAX_RESULT_BYTES / MIB
+# SQLite may hold a few working copies of one value (at most a quarter of the budget) while it computes it.
+MEMORY_BOUND_MIB = 3 * DEFAULT_MAX_RESULT_BYTES / MIB
 
 
 @pytest.fixture
