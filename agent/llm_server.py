@@ -36,6 +36,7 @@ class ServerOptions:
     ctx_per_slot: int = 4096
     prompt_cache_mib: int = 128
     kv_cache_type: str = "f16"  # or "q8_0": half the memory for the slots' and the cached prompts' keys and values
+    prompt_batch: int = 256  # prompt tokens per step; streamed requests hear of progress after each step
     port: int = 0
     host: str = "127.0.0.1"
 
@@ -45,7 +46,7 @@ class ServerOptions:
             "--model", str(self.model_path), "--alias", self.alias, "--threads", str(self.threads),
             "--parallel", str(self.parallel_slots), "--ctx-per-slot", str(self.ctx_per_slot),
             "--prompt-cache-mib", str(self.prompt_cache_mib), "--kv-cache-type", self.kv_cache_type,
-            "--port", str(self.port), "--host", self.host,
+            "--prompt-batch", str(self.prompt_batch), "--port", str(self.port), "--host", self.host,
         ]
 
 
@@ -152,6 +153,7 @@ def serve(args: argparse.Namespace) -> int:
     params.cache_ram_mib = args.prompt_cache_mib  # prefixes saved from one slot are restored into another
     kv_type = getattr(xllamacpp.ggml_type, f"GGML_TYPE_{args.kv_cache_type.upper()}")
     params.cache_type_k = params.cache_type_v = kv_type
+    params.n_batch = params.n_ubatch = args.prompt_batch  # a progress report per step of prompt reading
     params.hostnames = [args.host]
     params.port = args.port
     try:
@@ -186,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ctx-per-slot", type=int, default=4096)
     parser.add_argument("--prompt-cache-mib", type=int, default=128)
     parser.add_argument("--kv-cache-type", choices=KV_CACHE_TYPES, default="f16")
+    parser.add_argument("--prompt-batch", type=int, default=256)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
     return serve(parser.parse_args(argv))
