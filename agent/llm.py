@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import openai
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -28,6 +29,7 @@ from agent.confidence import TokenLogprob
 from agent.llm_server import LocalServer, ServerOptions
 from agent.model_files import ensure_model_file
 from agent.slots import QueueStatus, SlotGate
+from agent.streamed import ModelStalled, ServerProgress, WatchedHttpClient, stream_completion
 from agent.trace import StepTimer
 from core.config import Endpoint, Settings
 from core.errors import LLMUnavailable
@@ -40,6 +42,7 @@ def start_local_server(settings: Settings) -> LocalServer:
         model_path=model_path, alias=settings.local_model, threads=settings.threads,
         parallel_slots=settings.parallel_slots, ctx_per_slot=settings.ctx_per_slot,
         prompt_cache_mib=settings.prompt_cache_mib, kv_cache_type=settings.kv_cache_type,
+        prompt_batch=settings.prompt_batch,
     )
     return LocalServer.start(options, timeout_s=settings.server_start_timeout_s)
 
@@ -83,13 +86,23 @@ class EndpointStarter:
 
 
 class GatedChatOpenAI(ChatOpenAI):
-    """ChatOpenAI whose requests wait in a ``SlotGate`` (when it has one) before they are sent: the
-    request's timeout then counts the server working on it, never the time spent waiting for a slot."""
+    """ChatOpenAI whose requests wait in a ``SlotGate`` (when it has one) before they are sent, and are
+    read as a stream (``agent.streamed``): a request fails only when its server stops making progress
+    (``idle_s`` without a token or, from llama.cpp, a prompt-reading step) or runs past ``max_s``. The
+    time spent waiting for a slot counts toward neither."""
 
     _gate: SlotGate | None = PrivateAttr(default=None)
+    _progress: ServerProgress = PrivateAttr(default_factory=ServerProgress)
+    _idle_s: float = PrivateAttr(default=120.0)
+    _max_s: float = PrivateAttr(default=1800.0)
+    _ask_progress: bool = PrivateAttr(default=False)
 
     def with_gate(self, gate: SlotGate | None) -> GatedChatOpenAI:
         self._gate = gate
+        return self
+
+    def with_progress_limits(self, idle_s: float, max_s: float, ask_progress: bool) -> GatedChatOpenAI:
+        self._idle_s, self._max_s, self._ask_progress = idle_s, max_s, ask_progress
         return self
 
     @property
@@ -99,9 +112,19 @@ class GatedChatOpenAI(ChatOpenAI):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         if self._gate is None:
-            return super()._generate(messages, stop, run_manager, **kwargs)
+            return self._streamed(messages, stop, run_manager, **kwargs)
         with self._gate.slot(int(kwargs.get("n") or 1), report=report_waiting):
-            return super()._generate(messages, stop, run_manager, **kwargs)
+            return self._streamed(messages, stop, run_manager, **kwargs)
+
+    def _streamed(self, messages: list[BaseMessage], stop: list[str] | None,
+                  run_manager: CallbackManagerForLLMRun | None, **kwargs: Any) -> ChatResult:
+        payload = self._get_request_payload(messages, stop=stop, **kwargs)
+        if "response_format" in payload or self._use_responses_api(payload):
+            return super()._generate(messages, stop, run_manager, **kwargs)  # sent whole, as langchain does
+        payload.pop("stream", None)
+        completion = stream_completion(self.root_client, payload, self._progress, idle_s=self._idle_s,
+                                       max_s=self._max_s, ask_progress=self._ask_progress)
+        return self._create_chat_result(completion)
 
 
 def report_waiting(status: QueueStatus) -> None:
@@ -127,10 +150,18 @@ def build_chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
         api_key=SecretStr(endpoint.api_key),
         temperature=settings.temperature,
         max_tokens=settings.max_tokens,  # type: ignore[call-arg]
-        timeout=settings.request_timeout_s,
+        # Per read and overall: the watchdog of agent.streamed ends a request that stops making progress.
+        http_client=WatchedHttpClient(_transport_timeout(settings)),
+        timeout=_transport_timeout(settings),
         max_retries=settings.max_retries,  # the openai client backs off exponentially between tries
         stream_usage=True,
-    ).with_gate(gate)
+    ).with_gate(gate).with_progress_limits(settings.request_timeout_s, settings.request_max_s, ask_progress=local)
+
+
+def _transport_timeout(settings: Settings) -> httpx.Timeout:
+    """The socket-level bounds: connecting is quick or never; reads may wait as long as the overall cap,
+    since a slot whose neighbour reads its prompt hears nothing while the server works."""
+    return httpx.Timeout(settings.request_max_s, connect=min(30.0, settings.request_timeout_s))
 
 
 # Stop once the fenced SQL block closes and prose follows: the model's explanation after it is never
@@ -165,6 +196,8 @@ def call(llm: BaseChatModel, messages: list[BaseMessage], **kwargs: Any) -> Repl
     began = time.monotonic()
     try:
         message = llm.invoke(messages, **kwargs)
+    except ModelStalled as err:
+        raise LLMUnavailable(str(err)) from err
     except openai.APITimeoutError as err:
         raise LLMUnavailable("The model did not answer in time; it may be overloaded. Try again.") from err
     except _TRANSPORT_ERRORS as err:
@@ -195,6 +228,8 @@ def call_many(llm: BaseChatModel, messages: list[BaseMessage], n: int, **kwargs:
     began = time.monotonic()
     try:
         result = llm.generate([messages], n=n, **kwargs)
+    except ModelStalled as err:
+        raise LLMUnavailable(str(err)) from err
     except openai.APITimeoutError as err:
         raise LLMUnavailable("The model did not answer in time; it may be overloaded. Try again.") from err
     except _TRANSPORT_ERRORS as err:

@@ -116,11 +116,18 @@ class Settings(BaseSettings):
     kv_cache_type: Literal["f16", "q8_0"] = Field(
         "f16", description="the slots' keys and values: q8_0 takes half the memory of f16")
     server_start_timeout_s: float = Field(300.0, gt=0)
+    prompt_batch: int = Field(256, ge=32, le=4096, description=(
+        "prompt tokens the local server reads per step; it reports progress after each, so a step must "
+        "take well under request_timeout_s (~10 s at 25 tokens/s)"))
 
     # Calls to the model.
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(512, ge=16)
-    request_timeout_s: float = Field(120.0, gt=0)
+    request_timeout_s: float = Field(120.0, gt=0, description=(
+        "a model request fails when its server sends nothing for this long: tokens and, from the local "
+        "server, each step of reading the prompt count as progress; time waiting for a slot does not count"))
+    request_max_s: float = Field(1800.0, gt=0, description="the most one model request may take, "
+                                 "however steadily the server works (so a server that is stuck still ends)")
     max_retries: int = Field(2, ge=0, le=10)
 
     # The database.

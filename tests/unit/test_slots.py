@@ -199,7 +199,7 @@ def test_a_server_that_stops_making_progress_still_times_out(server: FakeServer,
                            Endpoint(server.url, "qwen2.5-coder-1.5b", "x"))
     server.stalled.set()
     began = time.monotonic()
-    with pytest.raises(LLMUnavailable, match="did not answer in time"):
+    with pytest.raises(LLMUnavailable, match="stopped making progress: nothing came for 0.8 s"):
         ask_model(llm)
     assert time.monotonic() - began < 3
 

@@ -1,0 +1,232 @@
+"""A chat completion read as a stream, so that only a server that stops making progress times out.
+
+Sent whole, a request waits for the complete reply, and a timeout on it bounds the server's prompt reading
+and decoding together: a long cold prompt behind other slots ran out of time while the server was busy on
+it. Streamed, the server sends each token as it is decoded, and llama.cpp's server, asked with
+``return_progress``, also sends a ``prompt_progress`` chunk after each batch of the prompt it reads. A
+request then fails when nothing came for ``idle_s`` (``ModelStalled``), or when it ran longer than the
+generous ``max_s``.
+
+Progress is counted per server (``ServerProgress``, shared by the requests to one endpoint): while one
+request reads its prompt, llama.cpp gives the whole batch to it and the other slots hear nothing, yet the
+server is making progress. A watchdog thread ends a stalled request by shutting its socket (the openai
+client would otherwise sit in a blocking read); the connection is captured through httpcore's ``trace``
+extension, which ``WatchedHttpClient`` adds to each request sent from a watched thread.
+
+A server that ignores ``stream`` and answers with one JSON body is read as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import openai
+
+
+class ModelStalled(Exception):
+    """The model server sent nothing for too long, or the request ran past its cap."""
+
+
+class ServerProgress:
+    """When a server last showed progress on any of our requests (thread-safe, one per endpoint)."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def mark(self) -> None:
+        with self._lock:
+            self._last = time.monotonic()
+
+    @property
+    def last(self) -> float:
+        with self._lock:
+            return self._last
+
+
+class _Watch:
+    """One request's watchdog: aborts it (by shutting its sockets) when the server stalls or time is up."""
+
+    def __init__(self, progress: ServerProgress, idle_s: float, max_s: float) -> None:
+        self.progress, self.idle_s, self.max_s = progress, idle_s, max_s
+        self.began = self.own_last = time.monotonic()
+        self.reason: str | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="model-watchdog", daemon=True)
+
+    def seen(self) -> None:
+        self.own_last = time.monotonic()
+        self.progress.mark()
+
+    def adopt(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self.reason is not None:  # a retry after the abort: end it at once
+                _shut(sock)
+            self._sockets.append(sock)
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace callback: keep each new connection's socket."""
+        if event in ("connection.connect_tcp.complete", "connection.connect_unix_socket.complete"):
+            sock = info["return_value"].get_extra_info("socket")
+            if isinstance(sock, socket.socket):
+                self.adopt(sock)
+
+    def _verdict(self) -> str | None:
+        now = time.monotonic()
+        if now - self.began > self.max_s:
+            return (f"The model call ran for {self.max_s:g} s, the most one may take (setting request_max_s); "
+                    "the model server is too slow for this question. Try again when it is less busy.")
+        if now - max(self.own_last, self.progress.last) > self.idle_s:
+            return (f"The model server stopped making progress: nothing came for {self.idle_s:g} s (setting "
+                    "request_timeout_s). It may have hung or be overloaded; check it, then try again.")
+        return None
+
+    def _run(self) -> None:
+        tick = min(1.0, self.idle_s / 4)
+        while not self._done.wait(tick):
+            reason = self._verdict()
+            if reason is not None:
+                with self._lock:
+                    self.reason = reason
+                    for sock in self._sockets:
+                        _shut(sock)
+                return
+
+    def __enter__(self) -> _Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on it in another thread, as close() does not
+    except OSError:
+        pass
+
+
+_current = threading.local()
+
+
+class WatchedHttpClient(httpx.Client):
+    """httpx client whose requests, sent while a ``stream_completion`` watches this thread, report their
+    connections to its watchdog. Keep-alive is off: every request's connection is its own to shut."""
+
+    def __init__(self, timeout: httpx.Timeout) -> None:
+        super().__init__(timeout=timeout, limits=httpx.Limits(max_keepalive_connections=0), follow_redirects=True)
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        watch: _Watch | None = getattr(_current, "watch", None)
+        if watch is not None:
+            request.extensions = {**request.extensions, "trace": watch.trace}
+        return super().send(request, **kwargs)
+
+
+@contextmanager
+def _watching(watch: _Watch) -> Iterator[_Watch]:
+    _current.watch = watch
+    try:
+        with watch:
+            yield watch
+    finally:
+        _current.watch = None
+
+
+def stream_completion(client: openai.OpenAI, payload: dict[str, Any], progress: ServerProgress, *,
+                      idle_s: float, max_s: float, ask_progress: bool) -> dict[str, Any]:
+    """Send a chat completion request as a stream and put the reply together in the shape of a whole
+    completion (choices with message, logprobs and finish reason; usage). ``ask_progress`` asks a llama.cpp
+    server for prompt-reading progress (other servers may refuse the unknown field). Raises
+    ``ModelStalled`` when the server stopped making progress or ``max_s`` passed; the openai client's
+    errors otherwise."""
+    body = {**payload, "stream": True, "stream_options": {"include_usage": True}}
+    if ask_progress:
+        body["extra_body"] = {**(body.get("extra_body") or {}), "return_progress": True}
+    watch = _Watch(progress, idle_s, max_s)
+    try:
+        with _watching(watch), client.chat.completions.with_streaming_response.create(**body) as response:
+            watch.seen()  # the server took the request
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                whole = json.loads(response.http_response.read())
+                completion = whole if isinstance(whole, dict) else {"choices": None}
+            else:
+                completion = _assemble(_events(response.iter_lines(), watch))
+    except (httpx.HTTPError, openai.APIConnectionError, json.JSONDecodeError) as err:
+        if watch.reason is not None:
+            raise ModelStalled(watch.reason) from err
+        raise
+    if watch.reason is not None:  # the stream ended when its socket was shut: what came is not the reply
+        raise ModelStalled(watch.reason)
+    return completion
+
+
+def _events(lines: Iterator[str], watch: _Watch) -> Iterator[dict[str, Any]]:
+    """The JSON data of each server-sent event (comments and blank lines skipped), each marking progress."""
+    for line in lines:
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        event = json.loads(data)
+        if isinstance(event, dict) and event.get("error"):
+            raise ValueError(event["error"])
+        watch.seen()
+        if isinstance(event, dict):
+            yield event
+
+
+def _assemble(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """Chunks to one completion: each choice's content, tool calls and logprobs joined, in index order."""
+    choices: dict[int, dict[str, Any]] = {}
+    whole: dict[str, Any] = {"object": "chat.completion"}
+    for event in events:
+        for key in ("id", "model", "created", "system_fingerprint"):
+            if key in event:
+                whole.setdefault(key, event[key])
+        if event.get("usage"):
+            whole["usage"] = event["usage"]
+        for chunk in event.get("choices") or []:
+            choice = choices.setdefault(int(chunk.get("index") or 0), {
+                "message": {"role": "assistant", "content": ""}, "finish_reason": None, "tools": {}, "logprobs": []})
+            delta = chunk.get("delta") or {}
+            if delta.get("content"):
+                choice["message"]["content"] += delta["content"]
+            for call in delta.get("tool_calls") or []:
+                merged = choice["tools"].setdefault(int(call.get("index") or 0),
+                                                    {"id": None, "type": "function",
+                                                     "function": {"name": "", "arguments": ""}})
+                merged["id"] = call.get("id") or merged["id"]
+                merged["type"] = call.get("type") or merged["type"]
+                function = call.get("function") or {}
+                merged["function"]["name"] += function.get("name") or ""
+                merged["function"]["arguments"] += function.get("arguments") or ""
+            content_logprobs = (chunk.get("logprobs") or {}).get("content")
+            if content_logprobs:
+                choice["logprobs"].extend(content_logprobs)
+            if chunk.get("finish_reason"):
+                choice["finish_reason"] = chunk["finish_reason"]
+    whole["choices"] = [_finish(i, choices[i]) for i in sorted(choices)]
+    return whole
+
+
+def _finish(index: int, choice: dict[str, Any]) -> dict[str, Any]:
+    message = choice["message"]
+    if choice["tools"]:
+        message["tool_calls"] = [choice["tools"][i] for i in sorted(choice["tools"])]
+        message["content"] = message["content"] or None
+    done: dict[str, Any] = {"index": index, "message": message, "finish_reason": choice["finish_reason"]}
+    if choice["logprobs"]:
+        done["logprobs"] = {"content": choice["logprobs"]}
+    return done
