@@ -49,6 +49,7 @@ class SlotGate:
         self._line: deque[object] = deque()
         self._cond = threading.Condition()
         self._mean_s: float | None = None  # moving average of a request's time in a slot
+        self.waits: deque[float] = deque(maxlen=1000)  # seconds each recent request waited in line (0 if none)
 
     @property
     def waiting(self) -> int:
@@ -74,6 +75,7 @@ class SlotGate:
         or every ``report_every_s``."""
         need = max(1, min(units, self.slots))
         ticket = object()
+        arrived = time.monotonic()
         with self._cond:
             self._line.append(ticket)
             last: QueueStatus | None = None
@@ -92,6 +94,7 @@ class SlotGate:
                 raise
             self._line.popleft()
             self._busy += need
+            self.waits.append(time.monotonic() - arrived)
             self._cond.notify_all()  # the next in line may fit in the slots left
         began = time.monotonic()
         try:

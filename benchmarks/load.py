@@ -127,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[Outcome] = []
     lock = threading.Lock()
     start = threading.Barrier(args.sessions)
+    llm = build_chat_model(settings, endpoint)
+    gate = getattr(llm, "gate", None)  # the line in front of the local server (None for another endpoint)
     try:
-        with Assistant.open(settings, llm=build_chat_model(settings, endpoint), conversations=True) as assistant:
+        with Assistant.open(settings, llm=llm, conversations=True) as assistant:
             assistant.deps.db.schema()  # reflect once before the sessions start, as the UI does at launch
 
             def session(index: int) -> None:
@@ -168,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     own = {i: {QUESTIONS[r][i][0] for r in range(args.rounds)} for i in range(args.sessions)}
     foreign_turns = sum(1 for i, asked in histories.items() for q in asked if q not in own[i])
     latencies = [o.seconds for o in outcomes]
+    waits = list(gate.waits) if gate is not None else []
     answered = [o for o in outcomes if o.ok]
     result = {
         "sessions": args.sessions, "rounds": args.rounds, "questions": len(outcomes),
@@ -176,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         "throughput_qpm": round(len(answered) / (wall / 60), 2) if wall else 0.0,
         "latency_s": {"p50": quantile(latencies, 0.5), "p95": quantile(latencies, 0.95), "max": max(latencies),
                       "mean": round(statistics.fmean(latencies), 2)},
+        "model_calls_waiting_in_line": {"calls": len(waits), "waited": sum(w > 0.5 for w in waits),
+                                        "p50_s": round(quantile(waits, 0.5), 1) if waits else None,
+                                        "max_s": round(max(waits), 1) if waits else None},
         "errors": len(outcomes) - len(answered),
         "correct": sum(o.correct for o in outcomes),
         "accuracy": round(sum(o.correct for o in outcomes) / len(outcomes), 3),
@@ -190,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['throughput_qpm']} answered/min; latency p50 {lat['p50']} s, p95 {lat['p95']} s, "  # type: ignore[index]
           f"max {lat['max']} s; errors {result['errors']}; correct {result['correct']}/{len(outcomes)}; "  # type: ignore[index]
           f"mix-ups {result['mixed_up_answers']}, foreign turns {foreign_turns}")
+    queued = result["model_calls_waiting_in_line"]
+    print(f"model calls: {queued['calls']}, {queued['waited']} waited in line (p50 {queued['p50_s']} s, "  # type: ignore[index]
+          f"max {queued['max_s']} s)")  # type: ignore[index]
     print(f"wrote {args.out}")
     return 0 if result["mixed_up_answers"] == 0 and foreign_turns == 0 else 1
 
