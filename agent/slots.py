@@ -9,7 +9,6 @@ is told its place and about how long until its turn.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import deque
@@ -47,6 +46,8 @@ class SlotGate:
         self.report_every_s = report_every_s
         self._busy = 0
         self._line: deque[object] = deque()
+        self._needs: dict[object, int] = {}  # slots each waiting ticket takes
+        self._held: dict[object, tuple[float, int]] = {}  # each request in flight: when it began, its slots
         self._cond = threading.Condition()
         self._mean_s: float | None = None  # moving average of a request's time in a slot
         self.waits: deque[float] = deque(maxlen=1000)  # seconds each recent request waited in line (0 if none)
@@ -64,9 +65,24 @@ class SlotGate:
         position = self._line.index(ticket) + 1
         estimate = None
         if self._mean_s is not None:
-            rounds = math.ceil(position / self.slots)  # the requests ahead leave about `slots` at a time
-            estimate = self._mean_s * rounds
+            estimate = self._start_estimate(position, time.monotonic())
         return QueueStatus(position, len(self._line), estimate)
+
+    def _start_estimate(self, position: int, now: float) -> float:
+        """Seconds until the ``position``-th in line starts, if every request holds its slots for the mean
+        time: the requests in flight free theirs when that time is up (at once when overdue), and each one
+        ahead starts, first come first served, once as many slots as it takes are free."""
+        assert self._mean_s is not None
+        free_at = [now] * (self.slots - self._busy)
+        for began, units in self._held.values():
+            free_at += [max(now, began + self._mean_s)] * units
+        start = now
+        for i in range(position):
+            need = self._needs[self._line[i]]
+            free_at.sort()
+            start = max(start, free_at[need - 1])  # FIFO: no one starts before the one ahead of it
+            free_at[:need] = [start + self._mean_s] * need
+        return start - now
 
     @contextmanager
     def slot(self, units: int = 1, report: Reporter | None = None) -> Iterator[None]:
@@ -78,6 +94,7 @@ class SlotGate:
         arrived = time.monotonic()
         with self._cond:
             self._line.append(ticket)
+            self._needs[ticket] = need
             last: QueueStatus | None = None
             last_at = 0.0
             try:
@@ -90,10 +107,13 @@ class SlotGate:
                     self._cond.wait(self.report_every_s)
             except BaseException:
                 self._line.remove(ticket)
+                del self._needs[ticket]
                 self._cond.notify_all()
                 raise
             self._line.popleft()
+            del self._needs[ticket]
             self._busy += need
+            self._held[ticket] = (time.monotonic(), need)
             self.waits.append(time.monotonic() - arrived)
             self._cond.notify_all()  # the next in line may fit in the slots left
         began = time.monotonic()
@@ -103,5 +123,6 @@ class SlotGate:
             held = time.monotonic() - began
             with self._cond:
                 self._busy -= need
+                del self._held[ticket]
                 self._mean_s = held if self._mean_s is None else 0.7 * self._mean_s + 0.3 * held
                 self._cond.notify_all()

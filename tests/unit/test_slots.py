@@ -254,3 +254,46 @@ def _outcome(llm: Any) -> str:
     except LLMUnavailable as err:
         return "timeout" if "in time" in str(err) else f"error: {err}"
     return "ok"
+
+
+def test_the_estimate_counts_the_slots_each_request_ahead_takes_and_the_time_left_in_flight() -> None:
+    """Two slots, each request taking 10 s: two in flight that just began, then in line A (two samples: both
+    slots), B and C. A starts when both are free (10 s), B and C side by side after A (20 s); one in flight
+    for 8 s already would free its slot 8 s sooner."""
+    gate = SlotGate(2, report_every_s=0.05)
+    gate._mean_s = 10.0  # as if the calls so far took 10 s each
+    release = threading.Event()
+    first: dict[str, QueueStatus] = {}
+
+    def hold() -> None:
+        with gate.slot():
+            release.wait(5)
+
+    def wait(name: str, units: int) -> None:
+        with gate.slot(units, report=lambda s: first.setdefault(name, s)):
+            pass
+
+    holders = [threading.Thread(target=hold) for _ in range(2)]
+    for t in holders:
+        t.start()
+    while gate._busy < 2:
+        time.sleep(0.01)
+    waiters = []
+    for name, units in (("A", 2), ("B", 1), ("C", 1)):
+        waiters.append(threading.Thread(target=wait, args=(name, units)))
+        waiters[-1].start()
+        while name not in first:
+            time.sleep(0.01)
+    estimates = {name: status.estimate_s for name, status in first.items()}
+    assert estimates == {"A": pytest.approx(10, abs=0.5), "B": pytest.approx(20, abs=0.5),
+                         "C": pytest.approx(20, abs=0.5)}
+    with gate._cond:  # one of the two in flight has worked 8 s already
+        ticket = next(iter(gate._held))
+        gate._held[ticket] = (gate._held[ticket][0] - 8, 1)
+        assert gate._start_estimate(1, time.monotonic()) == pytest.approx(10, abs=0.5)  # A still waits for both
+        gate._held[next(t for t in gate._held if t is not ticket)] = (time.monotonic() - 8, 1)
+        assert gate._start_estimate(1, time.monotonic()) == pytest.approx(2, abs=0.5)
+    release.set()
+    for t in holders + waiters:
+        t.join(5)
+    assert not gate._held and gate.waiting == 0
