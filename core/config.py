@@ -44,18 +44,35 @@ def _xdg(var: str, fallback: str) -> Path:
     return Path(os.environ.get(var) or Path.home() / fallback) / "sqlsage"
 
 
+# What ``Techniques.minimal()`` turns off: every retrieval technique, self-consistency and escalation,
+# leaving one zero-shot call with repair, fix-qualifiers, the written answer and the tools (the
+# product's defaults before they were measured). Ladder rungs and logic tests start from it, so they do
+# not change when the product's defaults do.
+MINIMAL: dict[str, object] = {
+    "few_shot": 0, "hyde": False, "difficulty": False, "values": False, "self_consistency": 1,
+    "escalate": False, "first_try_examples": 0,
+}
+
+
 class Techniques(BaseSettings):
-    """The switches of the technique ladder. Each named configuration in evals sets some of them."""
+    """The switches of the technique ladder. Each named configuration in evals sets some of them.
+
+    The defaults are the product's: the ladder's most accurate rung whose median time a question is at
+    most 2x the zero-shot baseline's (``full``, benchmarks/README.md: 67% against 53% at 1.5x), with the
+    written answer and the tools a chat needs. The ladder's rung ``default`` is these values, and a unit
+    test keeps the two equal. With no knowledge store the retrieval switches find nothing and the agent
+    answers without them (the trace says so).
+    """
 
     model_config = SettingsConfigDict(env_prefix="SQLSAGE_TECH_", extra="forbid")
 
     prompts: str = Field("default", description="the prompt set (core/prompts/variants/<name>/; default: the "
                          "files in core/prompts/)")
     sample_rows: int = Field(3, ge=0, le=20, description="sample rows per table shown in the schema prompt")
-    few_shot: int = Field(0, ge=0, le=20, description="solved examples retrieved into the prompt by similarity")
-    hyde: bool = Field(False, description="draft a SQL first; re-rank examples by the draft's SQL skeleton")
-    difficulty: bool = Field(False, description="prefer examples of the draft's predicted hardness")
-    values: bool = Field(False, description="match literals in the question to stored column values")
+    few_shot: int = Field(4, ge=0, le=20, description="solved examples retrieved into the prompt by similarity")
+    hyde: bool = Field(True, description="draft a SQL first; re-rank examples by the draft's SQL skeleton")
+    difficulty: bool = Field(True, description="prefer examples of the draft's predicted hardness")
+    values: bool = Field(True, description="match literals in the question to stored column values")
     schema_linking: bool = Field(False, description="only the relevant tables (and their join paths) in the prompt")
     link_tables: int = Field(6, ge=1, le=100, description="tables kept by schema linking, before join paths")
     prompt_budget: int = Field(0, ge=0, description="cap on the prompt's estimated tokens (0: none): the least "
@@ -66,16 +83,16 @@ class Techniques(BaseSettings):
                                  "(no model call)")
     repair: bool = Field(True, description="repair SQL from the database's error")
     max_repairs: int = Field(2, ge=0, le=10)
-    self_consistency: int = Field(1, ge=1, le=16, description="candidates sampled and voted on by their result")
+    self_consistency: int = Field(4, ge=1, le=16, description="candidates sampled and voted on by their result")
     sc_temperature: float = Field(0.8, ge=0.0, le=2.0, description="temperature of the sampled candidates")
     sc_repair_each: bool = Field(
         False, description="repair every failed candidate (slow: up to N repair calls); else only the chosen "
         "one, and only when no candidate ran")
     escalate: bool = Field(
-        False, description="answer with a first greedy try (zero-shot, or with first_try_examples) when it runs "
+        True, description="answer with a first greedy try (zero-shot, or with first_try_examples) when it runs "
         "and returns rows; otherwise escalate to the retrieval techniques and self-consistency that are on")
     first_try_examples: int = Field(
-        0, ge=0, le=20, description="with escalate: few-shot examples in the first try (0: zero-shot); an "
+        2, ge=0, le=20, description="with escalate: few-shot examples in the first try (0: zero-shot); an "
         "escalated question gets few_shot of them")
     escalate_check: int = Field(
         0, ge=0, le=8, description="samples of the first try's prompt drawn to check a first try that ran: it "
@@ -93,6 +110,12 @@ class Techniques(BaseSettings):
         if name not in prompt_set_names():
             raise ValueError(f"unknown prompt set {name!r}; known: {', '.join(prompt_set_names())}")
         return name
+
+    @classmethod
+    def minimal(cls, **changes: Any) -> Techniques:
+        """One zero-shot call with repair, fix-qualifiers, the answer and the tools (see ``MINIMAL``),
+        with ``changes`` on top: the base of the ladder's rungs and of the logic tests."""
+        return cls(**{**MINIMAL, **changes})
 
 
 class Settings(BaseSettings):

@@ -69,7 +69,7 @@ class PromptBuilder:
     """
 
     def __init__(self, sample_rows: int | None = None) -> None:
-        self.sample_rows = Techniques().sample_rows if sample_rows is None else sample_rows
+        self.sample_rows = Techniques.minimal().sample_rows if sample_rows is None else sample_rows
         self._dbs: dict[str, tuple[Database, str]] = {}
 
     def _db_and_schema(self, db_url: str) -> tuple[Database, str]:
@@ -86,7 +86,7 @@ class PromptBuilder:
     def messages(self, example: Example) -> list[dict[str, str]]:
         db, schema = self._db_and_schema(example.db_url)
         # The helpers read only the database (for its dialect) from the context: no model is involved.
-        ctx = RunContext(Deps(llm=cast(BaseChatModel, None), db=db), Techniques())
+        ctx = RunContext(Deps(llm=cast(BaseChatModel, None), db=db), Techniques.minimal())
         state = cast(AgentState, {"question": example.question, "schema_text": schema, "history": []})
         return [
             {"role": "system", "content": str(system_message(state, ctx).content)},

@@ -22,11 +22,13 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
-from core.config import Techniques
+from core.config import MINIMAL, Techniques
 from core.errors import SqlsageError
 
-# Zero-shot, the schema in the prompt, one model call: no repair of any kind, no written answer.
-BASELINE: dict[str, object] = {"repair": False, "fix_qualifiers": False, "answer": False}
+# Zero-shot, the schema in the prompt, one model call: no repair of any kind, no written answer. Every
+# rung starts from MINIMAL (core.config), not from the product's defaults, so a change of the defaults
+# changes no rung but ``default``.
+BASELINE: dict[str, object] = {**MINIMAL, "repair": False, "fix_qualifiers": False, "answer": False}
 # The baseline before the prompt search of 2026-12-02 (its prompt said "join tables through their keys").
 BASELINE_V1: dict[str, object] = {**BASELINE, "prompts": "v1"}
 
@@ -44,6 +46,11 @@ FULL_ALWAYS: dict[str, object] = {**HYDE, "self_consistency": 4}
 ESCALATE: dict[str, object] = {**FULL_ALWAYS, "escalate": True}
 # The first try has two examples (cheap: a short prompt suffix); only a failed or empty one escalates.
 FULL: dict[str, object] = {**ESCALATE, "first_try_examples": 2}
+
+# What a user gets: the product's defaults (``Techniques()``), spelled out so that a unit test can keep
+# the two equal. It is ``full`` with the chat's needs: the written answer, the tools, and examples from
+# the database asked about (the runner still leaves out every evaluated database's examples).
+DEFAULT: dict[str, object] = {**FULL, "answer": True, "same_db_examples": True}
 
 # The reference: a plain script's prompt (core/prompts/variants/script), one call, nothing else. Every
 # report shows it beside the baseline: the distance to the simplest thing that could work.
@@ -64,6 +71,7 @@ CONFIGS: dict[str, dict[str, object]] = {
     "+self-consistency": {**VALUES, "self_consistency": 4},  # a branch off +values
     "+escalate": ESCALATE,  # full-always, but a zero-shot try first (a branch)
     "full": FULL,
+    "default": DEFAULT,
     "full-always": FULL_ALWAYS,  # 'full' before escalation (2026-12-02 and earlier)
     # The full stack with every prompt capped at about 1,500 tokens: on big schemas the least similar
     # examples go, then the least relevant tables (the cap's accuracy cost against its time saved).

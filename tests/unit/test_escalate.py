@@ -26,7 +26,7 @@ def unsure(sql: str) -> Scored:
     return Scored(sql_reply(sql), -3.0)
 
 
-ESCALATE_TO_SC = Techniques(escalate=True, escalate_min_logprob=-1.0, self_consistency=2, answer=False)
+ESCALATE_TO_SC = Techniques.minimal(escalate=True, escalate_min_logprob=-1.0, self_consistency=2, answer=False)
 
 
 def ask(settings: Settings, techniques: Techniques, *replies: object, question: str = "How many artists?",
@@ -148,7 +148,7 @@ def test_the_threshold_is_inclusive(settings: Settings) -> None:
     assert record.ok and "escalate" not in nodes(record)
 
 
-CHECKED = Techniques(escalate=True, escalate_check=2, self_consistency=2, answer=False)
+CHECKED = Techniques.minimal(escalate=True, escalate_check=2, self_consistency=2, answer=False)
 
 
 def test_samples_that_return_the_same_rows_confirm_the_answer(settings: Settings) -> None:
@@ -199,7 +199,7 @@ def test_with_nothing_to_escalate_to_the_switch_changes_nothing(settings: Settin
 # -- with the knowledge store (the ``knowledge`` fixture of tests/unit/conftest.py) -------------------------
 
 
-FULL_ESCALATING = Techniques(escalate=True, escalate_min_logprob=-1.0, few_shot=2, hyde=True, difficulty=True,
+FULL_ESCALATING = Techniques.minimal(escalate=True, escalate_min_logprob=-1.0, few_shot=2, hyde=True, difficulty=True,
                              values=True, self_consistency=2, same_db_examples=False, answer=False)
 
 

@@ -80,3 +80,35 @@ def test_a_configuration_with_changed_switches() -> None:
 def test_bad_changes_fail_loudly(name: str, says: str) -> None:
     with pytest.raises(LadderError, match=says):
         resolve(name)
+
+
+def _without_technique_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unit tests' conftest sets the minimal techniques through the environment; these see none."""
+    for name in Techniques.model_fields:
+        monkeypatch.delenv(f"SQLSAGE_TECH_{name.upper()}", raising=False)
+
+
+def test_the_default_rung_is_exactly_what_a_user_gets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.config import Settings
+
+    _without_technique_env(monkeypatch)
+    assert resolve("default") == Techniques() == Settings().techniques
+
+
+def test_the_product_defaults_are_full_with_the_chats_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The measured choice (benchmarks/README.md): 'full', the most accurate rung within 2x the baseline's
+    # median time. Changing a default changes what every user gets: re-measure, then change this test.
+    _without_technique_env(monkeypatch)
+    full, default = resolve("full").model_dump(), Techniques().model_dump()
+    assert {k for k in default if default[k] != full[k]} == {"answer", "same_db_examples"}
+    assert default["answer"] and default["same_db_examples"]
+    assert default["escalate"] and default["self_consistency"] == 4 and default["few_shot"] == 4
+
+
+def test_rungs_do_not_move_with_the_product_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The baseline is one zero-shot call whatever Techniques' defaults are.
+    _without_technique_env(monkeypatch)
+    base = resolve("baseline")
+    assert (base.few_shot, base.self_consistency, base.escalate, base.values, base.hyde) == (0, 1, False, False, False)
+    assert Techniques.minimal() == Techniques.minimal(**{})
+    assert Techniques.minimal(few_shot=2).few_shot == 2 and not Techniques.minimal().escalate

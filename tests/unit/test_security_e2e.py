@@ -19,7 +19,7 @@ from agent.testing import ScriptedChatModel
 from core.config import Settings, Techniques, bundled_database_path
 from core.db import Database
 
-NO_REPAIR = Techniques(repair=False, answer=False)
+NO_REPAIR = Techniques.minimal(repair=False, answer=False)
 
 
 def sql_reply(sql: str) -> str:
