@@ -29,8 +29,9 @@ REFUSAL = ("unit tests may not start or reach a real model: mark the test with @
 @pytest.fixture(autouse=True)
 def _no_real_model_outside_llm_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Refuse where a model server starts and where a model's HTTP client is built, at their definitions
-    (so no name bound at import time, in any module, gets past it): the llama.cpp server's start, and
-    the OpenAI clients that ChatOpenAI and the RAGAS judge build. ``allow_model_client`` lifts the
+    (so no name bound at import time, in any module, gets past it): the llama.cpp server's start and the
+    spawn of its child process (which a caller could reach without ``start``), and the OpenAI clients that
+    ChatOpenAI and the RAGAS judge build. ``allow_model_client`` lifts the
     second for a test that talks to a fake server of its own; nothing lifts the first."""
     if request.node.get_closest_marker("llm") is not None:
         return
@@ -38,6 +39,7 @@ def _no_real_model_outside_llm_tests(request: pytest.FixtureRequest, monkeypatch
         raise RealModelRefused(REFUSAL)
 
     monkeypatch.setattr(LocalServer, "start", refuse)
+    monkeypatch.setattr(LocalServer, "_spawn", refuse)
     if "allow_model_client" not in request.fixturenames:
         monkeypatch.setattr(openai.OpenAI, "__init__", refuse)
         monkeypatch.setattr(openai.AsyncOpenAI, "__init__", refuse)

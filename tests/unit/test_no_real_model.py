@@ -37,6 +37,13 @@ def test_starting_the_local_server_is_refused(settings: Settings) -> None:
         LocalServer.start(ServerOptions(model_path=Path("/no/such.gguf"), alias="m", threads=1))
 
 
+def test_spawning_the_server_s_process_without_start_is_refused() -> None:
+    server = LocalServer(ServerOptions(model_path=Path("/no/such.gguf"), alias="m", threads=1))
+    with refused():
+        server._spawn(timeout_s=5.0)  # where the child process is created: no way round ``start`` past it
+    assert server.process is None
+
+
 @pytest.mark.parametrize("base_url", ["http://127.0.0.1:8080/v1", "https://api.openai.com/v1"])
 def test_building_a_chat_model_client_is_refused(settings: Settings, base_url: str) -> None:
     with refused():
