@@ -35,8 +35,5 @@ def sql_call_kwargs(ctx: RunContext, temperature: float) -> dict[str, Any]:
 
 
 def wants_retrieval(runtime: Runtime[RunContext]) -> bool:
-    t = runtime.context.techniques
-    return runtime.context.deps.knowledge is not None and bool(
-        t.few_shot or t.values or t.schema_linking or t.hyde or t.difficulty or t.prompt_budget
-        or (t.escalate and t.first_try_examples)
-    )
+    """A retrieval technique is on, and there is a knowledge store to draw from."""
+    return runtime.context.deps.knowledge is not None and runtime.context.techniques.retrieves()

@@ -35,6 +35,7 @@ def state(**values: Any) -> AgentState:
 
 
 ESCALATING = {"escalate": True, "self_consistency": 3}  # something to escalate to: samples
+FLOOR = ESCALATING | {"escalate_min_logprob": -1.0}  # (Techniques refuses a floor without escalate)
 FAILED = {"error": "no such column: x", "error_kind": "error"}
 
 
@@ -42,7 +43,6 @@ FAILED = {"error": "no such column: x", "error_kind": "error"}
     "values, present, switches, expected",
     [
         ({}, (), {"self_consistency": 3}, False),  # escalate off
-        ({}, (), {"escalate": True}, False),  # nothing to escalate to
         ({}, (), {"escalate": True, "few_shot": 2}, False),  # examples, but no store to draw them from
         ({}, (STORE,), {"escalate": True, "few_shot": 2}, True),
         ({}, (), ESCALATING, True),
@@ -64,10 +64,10 @@ def test_cascading(values: dict[str, Any], present: tuple[str, ...], switches: d
         ({"rows": [[1]]}, {}, None),
         ({"rows": [[1]], "confirmed": True}, {}, None),
         ({"rows": [[1]], "confidence": {"min_logprob": -2.0, "weakest": "x"}}, {}, None),  # no floor asked for
-        ({"rows": [[1]]}, {"escalate_min_logprob": -1.0}, None),  # the endpoint sent no log-probabilities
-        ({"rows": [[1]], "confidence": {"min_logprob": -2.0, "weakest": "x"}}, {"escalate_min_logprob": -1.0},
+        ({"rows": [[1]]}, FLOOR, None),  # the endpoint sent no log-probabilities
+        ({"rows": [[1]], "confidence": {"min_logprob": -2.0, "weakest": "x"}}, FLOOR,
          "the model was unsure of 'x' (log-probability -2.00 < -1.00)"),
-        ({"rows": [[1]], "confidence": {"min_logprob": -0.5, "weakest": "x"}}, {"escalate_min_logprob": -1.0}, None),
+        ({"rows": [[1]], "confidence": {"min_logprob": -0.5, "weakest": "x"}}, FLOOR, None),
     ],
 )
 def test_reason_to_escalate(values: dict[str, Any], switches: dict[str, Any], expected: str | None) -> None:
@@ -78,11 +78,11 @@ def test_reason_to_escalate(values: dict[str, Any], switches: dict[str, Any], ex
     "values, switches, expected",
     [
         (FAILED, {}, "escalate"),
-        ({"rows": []}, {"escalate_check": 2}, "escalate"),
+        ({"rows": []}, ESCALATING | {"escalate_check": 2}, "escalate"),
         ({"rows": [[1]]}, {}, "answer"),
-        ({"rows": [[1]]}, {"escalate_check": 2}, "confirm"),
-        ({"rows": [[1]], "confirmed": True}, {"escalate_check": 2}, "answer"),
-        ({"rows": [[1]], "confirmed": False}, {"escalate_check": 2}, "escalate"),
+        ({"rows": [[1]]}, ESCALATING | {"escalate_check": 2}, "confirm"),
+        ({"rows": [[1]], "confirmed": True}, ESCALATING | {"escalate_check": 2}, "answer"),
+        ({"rows": [[1]], "confirmed": False}, ESCALATING | {"escalate_check": 2}, "escalate"),
     ],
 )
 def test_after_zero_shot(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:
@@ -229,9 +229,9 @@ def test_start_candidate(values: dict[str, Any], switches: dict[str, Any], expec
 @pytest.mark.parametrize(
     "values, switches, expected",
     [
-        ({"rows": [[1]], "confirmed": True}, {"escalate_check": 2}, "answer"),
-        ({"rows": [[1]], "confirmed": False}, {"escalate_check": 2}, "escalate"),
-        ({"rows": [[1]]}, {"escalate_check": 2}, "confirm"),
+        ({"rows": [[1]], "confirmed": True}, ESCALATING | {"escalate_check": 2}, "answer"),
+        ({"rows": [[1]], "confirmed": False}, ESCALATING | {"escalate_check": 2}, "escalate"),
+        ({"rows": [[1]]}, ESCALATING | {"escalate_check": 2}, "confirm"),
     ],
 )
 def test_after_confirm(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:
