@@ -211,10 +211,13 @@ def table_value(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[s
 
 # -- the trace inspector ----------------------------------------------------------------------------------
 
-_PLAN_KEYS = ("plan", "thought", "reasoning")
-_RETRIEVED_KEYS = ("examples", "values", "table_scores", "retrieved", "hits", "documents", "docs")
-_CANDIDATE_KEYS = ("all_sql", "candidates")
-_VOTE_KEYS = ("winner", "groups", "failed", "votes", "vote", "chosen")
+# The output keys the nodes write that get a section of their own (any other key shows as JSON under
+# Output): generate's plan and a ReAct step's thought; retrieve's examples, values and table scores;
+# vote's candidates and result.
+_PLAN_KEYS = ("plan", "thought")
+_RETRIEVED_KEYS = ("examples", "values", "table_scores")
+_CANDIDATE_KEYS = ("all_sql",)
+_VOTE_KEYS = ("winner", "groups", "failed")
 
 
 def _esc(value: Any) -> str:
