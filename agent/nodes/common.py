@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.messages import BaseMessage
-from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.llm import SQL_STOP, call_recorded, extract_sql
@@ -32,8 +31,3 @@ def sql_call_kwargs(ctx: RunContext, temperature: float) -> dict[str, Any]:
     else:
         kwargs["stop"] = list(SQL_STOP)
     return kwargs
-
-
-def wants_retrieval(runtime: Runtime[RunContext]) -> bool:
-    """A retrieval technique is on, and there is a knowledge store to draw from."""
-    return runtime.context.deps.knowledge is not None and runtime.context.techniques.retrieves()

@@ -1,5 +1,5 @@
-"""Each router of the graph and each escalation predicate on its own, as a table: state and switches in,
-the branch out."""
+"""Each router of the graph and each predicate of agent/policy.py on its own, as a table: state and switches
+in, the branch out."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from langgraph.runtime import Runtime
 
 from agent import graph
 from agent.deps import Deps, RunContext
-from agent.nodes.escalate import after_zero_shot, cascading, reason_to_escalate
 from agent.nodes.react import after_route
+from agent.policy import after_zero_shot, can_repair, cascading, reason_to_escalate
 from agent.state import AgentState
 from core.config import Techniques
 from core.db import Database
@@ -51,6 +51,22 @@ FAILED = {"error": "no such column: x", "error_kind": "error"}
 )
 def test_cascading(values: dict[str, Any], present: tuple[str, ...], switches: dict[str, Any], expected: bool) -> None:
     assert cascading(state(**values), runtime(*present, **switches)) is expected
+
+
+@pytest.mark.parametrize(
+    "values, switches, expected",
+    [
+        (FAILED, {}, True),
+        (FAILED, {"repair": False}, False),
+        (FAILED | {"repairs": 1}, {"max_repairs": 2}, True),
+        (FAILED | {"repairs": 2}, {"max_repairs": 2}, False),  # none left
+        (FAILED, {"max_repairs": 0}, False),
+        ({"error": "refused", "error_kind": "unsafe"}, {}, False),  # refused SQL is never retried
+        (FAILED | {"may_repair": False}, {}, False),  # a repeated SQL, given up on
+    ],
+)
+def test_can_repair(values: dict[str, Any], switches: dict[str, Any], expected: bool) -> None:
+    assert can_repair(state(**values), runtime(**switches)) is expected
 
 
 @pytest.mark.parametrize(
