@@ -288,9 +288,7 @@ def test_a_database_file_overwritten_with_garbage_is_a_database_error_not_a_mode
         chinook_copy.write_bytes(b"this is not a database" * 1000)
         assistant.deps.db.engine.dispose()
         broken = assistant.ask("How many artists are there?", Techniques(answer=False))
-    if broken.error_kind != "DatabaseUnavailable":
-        pytest.xfail(f"KNOWN BUG: 'file is not a database' is treated as fixable SQL ({broken.error_kind}); "
-                     "core/db.py _UNAVAILABLE should match it (see the report)")
+    assert broken.error_kind == "DatabaseUnavailable", broken.error  # not SQL for the model to fix
     assert len(model.history) == 2  # no repairs spent on a broken file
 
 

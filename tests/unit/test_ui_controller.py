@@ -128,8 +128,6 @@ def test_paging_through_a_large_result(control: ChatController) -> None:
 
 def test_thumbs_up_and_corrected_sql_reach_remember_example(control: ChatController, assistant: Assistant,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    if not hasattr(Assistant, "remember_example"):
-        pytest.skip("Assistant.remember_example does not exist yet (the lead adds it with the knowledge store)")
     saved: list[tuple[str, str, str]] = []
 
     def remember(question: str, sql: str, source: str) -> str:
@@ -150,8 +148,6 @@ def test_thumbs_up_and_corrected_sql_reach_remember_example(control: ChatControl
 
 
 def test_without_a_knowledge_store_saving_says_so(control: ChatController) -> None:
-    if not hasattr(Assistant, "remember_example"):
-        pytest.skip("Assistant.remember_example does not exist yet (the lead adds it with the knowledge store)")
     final = ask(control, "How many artists are there?")[-1]
     message = control.thumbs_up(final["current"], "session-1")["feedback"]
     assert message.startswith("❌ Could not save the example") and "knowledge store" in message
