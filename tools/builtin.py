@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from core.db import Table, jsonable
+from core.db import Table, jsonable, jsonable_rows
 from tools.base import ToolContext
 from tools.hookspecs import hookimpl
 
@@ -59,7 +59,7 @@ def describe_table(ctx: ToolContext, table: str) -> dict[str, Any]:
             {"columns": list(fk.columns), "references": f"{fk.ref_table}({', '.join(fk.ref_columns)})"}
             for fk in found.foreign_keys
         ],
-        "sample_rows": [[jsonable(v) for v in row] for row in found.sample_rows],
+        "sample_rows": jsonable_rows(found.sample_rows),
     }
 
 
