@@ -21,9 +21,8 @@ from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.nodes.answer import answer
-from agent.nodes.common import wants_retrieval
 from agent.nodes.context import gather_context
-from agent.nodes.escalate import after_zero_shot, cascading, confirm, escalate
+from agent.nodes.escalate import confirm, escalate
 from agent.nodes.execute import execute
 from agent.nodes.generate import generate, sample
 from agent.nodes.react import after_route, react, route
@@ -31,14 +30,9 @@ from agent.nodes.repair import repair
 from agent.nodes.retrieve import retrieve
 from agent.nodes.validate import validate
 from agent.nodes.vote import collect, fan_out, vote
+from agent.policy import after_zero_shot, can_repair, cascading, wants_retrieval
 from agent.state import AgentState, Candidate
 from agent.trace import Step
-
-
-def _can_repair(state: AgentState, runtime: Runtime[RunContext]) -> bool:
-    t = runtime.context.techniques
-    return (t.repair and state.get("may_repair", True) and state.get("error_kind") != "unsafe"
-            and state.get("repairs", 0) < t.max_repairs)
 
 
 def after_writing(
@@ -51,7 +45,7 @@ def after_writing(
         return "validate"
     if cascading(state, runtime):
         return "escalate"
-    if _can_repair(state, runtime):
+    if can_repair(state, runtime):
         return "repair"
     return "validate" if state.get("error_kind") == "plan" else "__end__"
 
@@ -63,7 +57,7 @@ def after_validate(
         return "execute"
     if state.get("error_kind") != "unsafe" and cascading(state, runtime):
         return "escalate"
-    return "repair" if _can_repair(state, runtime) else "__end__"
+    return "repair" if can_repair(state, runtime) else "__end__"
 
 
 def after_execute(
@@ -73,7 +67,7 @@ def after_execute(
         return after_zero_shot(state, runtime.context.techniques)
     if not state.get("error"):
         return "answer"
-    return "repair" if _can_repair(state, runtime) else "__end__"
+    return "repair" if can_repair(state, runtime) else "__end__"
 
 
 def write_sql(state: AgentState, runtime: Runtime[RunContext]) -> Literal["generate", "sample"]:
@@ -109,7 +103,7 @@ def after_vote(state: AgentState, runtime: Runtime[RunContext]) -> Literal["answ
     """The chosen candidate is answered; when none ran, the chosen one is repaired (as a single answer is)."""
     if not state.get("error"):
         return "answer"
-    return "repair" if _can_repair(state, runtime) else "__end__"
+    return "repair" if can_repair(state, runtime) else "__end__"
 
 
 def start_candidate(state: AgentState, runtime: Runtime[RunContext]) -> Literal["validate", "repair", "collect"]:

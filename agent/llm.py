@@ -12,7 +12,8 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,13 @@ from agent.confidence import TokenLogprob
 from agent.llm_server import LocalServer, ServerOptions
 from agent.model_files import ensure_model_file
 from agent.slots import QueueStatus, SlotGate
-from agent.streamed import ModelStalled, ServerProgress, WatchedHttpClient, stream_completion
+from agent.streamed import (
+    ModelStalled,
+    NotAChatCompletion,
+    ServerProgress,
+    WatchedHttpClient,
+    stream_completion,
+)
 from agent.trace import StepTimer
 from core.config import Endpoint, Settings
 from core.errors import LLMUnavailable
@@ -194,18 +201,8 @@ _TRANSPORT_ERRORS = (
 def call(llm: BaseChatModel, messages: list[BaseMessage], **kwargs: Any) -> Reply:
     """Invoke the model once (the client retries transport errors with backoff first)."""
     began = time.monotonic()
-    try:
+    with _told_as_unavailable(llm):
         message = llm.invoke(messages, **kwargs)
-    except ModelStalled as err:
-        raise LLMUnavailable(str(err)) from err
-    except openai.APITimeoutError as err:
-        raise LLMUnavailable("The model did not answer in time; it may be overloaded. Try again.") from err
-    except _TRANSPORT_ERRORS as err:
-        raise LLMUnavailable(f"The model server is unavailable: {type(err).__name__}: {err}") from err
-    except openai.BadRequestError as err:
-        raise LLMUnavailable(f"The model server refused the request: {err}") from err
-    except (ValueError, TypeError) as err:
-        raise LLMUnavailable(_not_a_completion(err)) from err
     text = message.content if isinstance(message.content, str) else _join_content(message.content)
     usage = getattr(message, "usage_metadata", None) or {}
     return Reply(text, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)),
@@ -226,18 +223,8 @@ def call_many(llm: BaseChatModel, messages: list[BaseMessage], n: int, **kwargs:
     """N completions of one prompt in one request (``n``): the server reads the prompt once and
     decodes the samples side by side in its parallel slots. Usage is reported once for the request."""
     began = time.monotonic()
-    try:
+    with _told_as_unavailable(llm):
         result = llm.generate([messages], n=n, **kwargs)
-    except ModelStalled as err:
-        raise LLMUnavailable(str(err)) from err
-    except openai.APITimeoutError as err:
-        raise LLMUnavailable("The model did not answer in time; it may be overloaded. Try again.") from err
-    except _TRANSPORT_ERRORS as err:
-        raise LLMUnavailable(f"The model server is unavailable: {type(err).__name__}: {err}") from err
-    except openai.BadRequestError as err:
-        raise LLMUnavailable(f"The model server refused the request: {err}") from err
-    except (ValueError, TypeError) as err:
-        raise LLMUnavailable(_not_a_completion(err)) from err
     seconds = time.monotonic() - began
     replies = []
     for i, generation in enumerate(result.generations[0]):
@@ -249,9 +236,30 @@ def call_many(llm: BaseChatModel, messages: list[BaseMessage], n: int, **kwargs:
     return replies
 
 
-def _not_a_completion(err: Exception) -> str:
-    return (f"The model server sent a reply that is not an OpenAI chat completion ({type(err).__name__}: "
-            f"{str(err)[:200]}); is the base URL an OpenAI-compatible /v1 endpoint?")
+@contextmanager
+def _told_as_unavailable(llm: BaseChatModel) -> Iterator[None]:
+    """A failure of the model's backend as LLMUnavailable: a message for the user, and the run stops."""
+    try:
+        yield
+    except ModelStalled as err:
+        raise LLMUnavailable(str(err)) from err
+    except openai.APITimeoutError as err:
+        raise LLMUnavailable("The model did not answer in time; it may be overloaded. Try again.") from err
+    except _TRANSPORT_ERRORS as err:
+        raise LLMUnavailable(f"The model server is unavailable: {type(err).__name__}: {err}") from err
+    except openai.BadRequestError as err:
+        raise LLMUnavailable(f"The model server refused the request: {err}") from err
+    except NotAChatCompletion as err:
+        raise LLMUnavailable(_not_a_chat_server(err.url, err.what)) from err
+    except (ValueError, TypeError) as err:  # the client's own checks of the reply's shape
+        url = getattr(llm, "openai_api_base", None) or "the model endpoint"
+        raise LLMUnavailable(_not_a_chat_server(url, f"a reply the client could not read "
+                                                     f"({type(err).__name__}: {str(err)[:200]})")) from err
+
+
+def _not_a_chat_server(url: str, what: str) -> str:
+    return (f"The model endpoint {url} is not an OpenAI-compatible chat server: it answered {what}. "
+            "Check the base URL (setting base_url): it must be the server's OpenAI-compatible /v1 address.")
 
 
 def call_recorded(timer: StepTimer, llm: BaseChatModel, messages: list[BaseMessage], **kwargs: Any) -> Reply:

@@ -20,7 +20,7 @@ from agent.llm_server import LocalServer
 from agent.shared_state import open_chroma_client, open_postgres_checkpointer, open_sqlite_checkpointer
 from agent.slots import QueueStatus
 from agent.state import new_turn
-from agent.trace import Step, totals
+from agent.trace import Running, Step, totals
 from core.config import Settings, Techniques
 from core.db import Database, QueryResult
 from core.errors import SqlsageError, UserInputError
@@ -132,11 +132,12 @@ class Assistant:
 
     def stream(
         self, question: str, techniques: Techniques | None = None, thread_id: str | None = None
-    ) -> Iterator[Step | QueueStatus | AnswerRecord]:
+    ) -> Iterator[Step | Running | QueueStatus | AnswerRecord]:
         """Yield each Step as its node finishes, then the AnswerRecord (errors included, never raised
         for the user's or the backend's fault). Questions with the same ``thread_id`` form one
-        conversation: a follow-up is resolved against the earlier questions and their SQL. While a model
-        call waits for a free slot of the server, its QueueStatus (place in line, estimate) comes too."""
+        conversation: a follow-up is resolved against the earlier questions and their SQL. Each time a
+        node starts or ends, ``Running`` says which are running now; while a model call waits for a free
+        slot of the server, its QueueStatus (place in line, estimate) comes too."""
         record = AnswerRecord(question=question)
         try:
             record.question = clean_question(question, self.settings.max_question_chars)
@@ -148,15 +149,25 @@ class Assistant:
         prompts = prompt_set(context.techniques.prompts).label
         state: dict[str, Any] = {}
         stopped: SqlsageError | None = None
+        running: dict[str, str] = {}  # task id -> node, in the order they started
         began = time.monotonic()
         try:
             turn = cast("AgentState", new_turn(record.question))  # its None lists are the reducers' resets
             parts = self.graph.stream(
                 turn, config=self._thread_config(thread_id),
-                context=context, stream_mode=["updates", "values", "custom"], subgraphs=True,
+                context=context, stream_mode=["updates", "values", "custom", "tasks"], subgraphs=True,
             )
             # With subgraphs and several modes, LangGraph yields (namespace, mode, chunk) triples.
             for namespace, mode, chunk in cast("Iterator[tuple[tuple[str, ...], str, Any]]", parts):
+                if mode == "tasks":  # a task's start carries its input, its end its result
+                    if chunk["name"] in SUBGRAPH_NODES:
+                        continue  # its own nodes are the ones shown
+                    if "input" in chunk:
+                        running[chunk["id"]] = chunk["name"]
+                    else:
+                        running.pop(chunk["id"], None)
+                    yield Running(tuple(running.values()))
+                    continue
                 if mode == "custom":
                     if isinstance(chunk, dict) and isinstance(chunk.get("queue"), QueueStatus):
                         yield chunk["queue"]

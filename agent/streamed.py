@@ -34,6 +34,28 @@ class ModelStalled(Exception):
     """The model server sent nothing for too long, or the request ran past its cap."""
 
 
+class NotAChatCompletion(ValueError):
+    """The endpoint answered, but not with an OpenAI chat completion: it is some other server (a proxy's
+    HTML page, another API), so asking again will not help. ``url`` is the endpoint's base URL."""
+
+    def __init__(self, url: str, what: str) -> None:
+        self.url, self.what = url.rstrip("/"), what
+        super().__init__(f"{self.url} answered {what}")
+
+
+def _completion_problem(completion: Any) -> str | None:
+    """What keeps a parsed reply from being a chat completion, or None when it is one. A reply that
+    reports an error of its own is left to the client, which raises it with the server's message."""
+    if not isinstance(completion, dict):
+        return f"JSON that is not an object ({type(completion).__name__})"
+    if completion.get("error"):
+        return None
+    if not isinstance(completion.get("choices"), list) or not completion["choices"]:
+        keys = ", ".join(sorted(map(str, completion))) or "none"
+        return f"JSON that has no choices (its keys: {keys:.120})"
+    return None
+
+
 class ServerProgress:
     """When a server last showed progress on any of our requests (thread-safe, one per endpoint)."""
 
@@ -148,26 +170,40 @@ def stream_completion(client: openai.OpenAI, payload: dict[str, Any], progress: 
     """Send a chat completion request as a stream and put the reply together in the shape of a whole
     completion (choices with message, logprobs and finish reason; usage). ``ask_progress`` asks a llama.cpp
     server for prompt-reading progress (other servers may refuse the unknown field). Raises
-    ``ModelStalled`` when the server stopped making progress or ``max_s`` passed; the openai client's
-    errors otherwise."""
+    ``ModelStalled`` when the server stopped making progress or ``max_s`` passed, ``NotAChatCompletion``
+    when it answered with something else (an HTML page, another API's JSON); the openai client's errors
+    otherwise."""
     body = {**payload, "stream": True, "stream_options": {"include_usage": True}}
     if ask_progress:
         body["extra_body"] = {**(body.get("extra_body") or {}), "return_progress": True}
     watch = _Watch(progress, idle_s, max_s)
+    url = str(client.base_url)
+    whole: bytes | None = None
     try:
         with _watching(watch), client.chat.completions.with_streaming_response.create(**body) as response:
             watch.seen()  # the server took the request
-            if "text/event-stream" not in response.headers.get("content-type", ""):
-                whole = json.loads(response.http_response.read())
-                completion = whole if isinstance(whole, dict) else {"choices": None}
-            else:
+            content_type = response.headers.get("content-type", "")
+            if "text/event-stream" in content_type:
                 completion = _assemble(_events(response.iter_lines(), watch))
+            else:
+                whole = response.http_response.read()
     except (httpx.HTTPError, openai.APIConnectionError, json.JSONDecodeError) as err:
         if watch.reason is not None:
             raise ModelStalled(watch.reason) from err
+        if isinstance(err, json.JSONDecodeError):
+            raise NotAChatCompletion(url, "an event stream whose data is not JSON") from err
         raise
     if watch.reason is not None:  # the stream ended when its socket was shut: what came is not the reply
         raise ModelStalled(watch.reason)
+    if whole is not None:  # read only once the watch is over: a body cut off by it is a stall, not garbage
+        try:
+            completion = json.loads(whole)
+        except ValueError as err:  # UnicodeDecodeError too
+            raise NotAChatCompletion(url, f"a body that is not JSON ({content_type or 'no content type'}: "
+                                          f"{whole[:60]!r})") from err
+    problem = _completion_problem(completion)
+    if problem is not None:
+        raise NotAChatCompletion(url, problem)
     return completion
 
 

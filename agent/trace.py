@@ -27,6 +27,14 @@ class Step:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Running:
+    """The graph's nodes running now, in the order they started: LangGraph's own task stream (a task
+    started and not yet finished), so a consumer shows what the agent does without knowing the graph."""
+
+    nodes: tuple[str, ...]
+
+
 class StepTimer:
     """Collects a step's facts while a node runs; ``finish`` freezes them into a Step."""
 

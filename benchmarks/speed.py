@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from agent.llm import EndpointStarter, build_chat_model
     from agent.service import AnswerRecord, Assistant
+    from agent.trace import Running
     from core.config import Endpoint, Settings
     from evals.dataset import heldout_db_ids, load_questions, select
     from evals.ladder import resolve
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             first = None
             record = None
             for item in assistants[q.db_url].stream(q.question, techniques):
-                if first is None:
+                if first is None and not isinstance(item, Running):  # the first step (or wait), as before
                     first = time.monotonic() - t0
                 if isinstance(item, AnswerRecord):
                     record = item

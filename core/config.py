@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.prompt_sets import prompt_set_names
@@ -116,6 +116,39 @@ class Techniques(BaseSettings):
         """One zero-shot call with repair, fix-qualifiers, the answer and the tools (see ``MINIMAL``),
         with ``changes`` on top: the base of the ladder's rungs and of the logic tests."""
         return cls(**{**MINIMAL, **changes})
+
+    def retrieves(self) -> bool:
+        """Whether a retrieval technique is on (with a knowledge store to draw from, the question goes
+        through ``retrieve``)."""
+        return bool(self.few_shot or self.values or self.schema_linking or self.hyde or self.difficulty
+                    or self.prompt_budget or (self.escalate and self.first_try_examples))
+
+    @model_validator(mode="after")
+    def _no_switch_that_does_nothing(self) -> Techniques:
+        """A switch that would do nothing without another one is refused, naming the one to turn on: a
+        silent no-op would measure (or answer with) something other than what was asked for."""
+        # A sub-switch left at its default is no request (the defaults turn escalation on, and a user who
+        # turns it off should not have to zero its settings too); a changed one is.
+        after = "without escalate: turn escalate on"
+        problems = [problem for problem, idle in (
+            ("escalate has nothing to escalate to: turn on few_shot, values, schema_linking, hyde, difficulty "
+             "or prompt_budget, or set self_consistency to 2 or more",
+             self.escalate and not (self.retrieves() or self.self_consistency > 1)),
+            (f"first_try_examples does nothing {after}",
+             self.first_try_examples and self._changed("first_try_examples") and not self.escalate),
+            (f"escalate_check does nothing {after}", self.escalate_check and not self.escalate),
+            (f"escalate_min_logprob does nothing {after}", self.escalate_min_logprob is not None and not self.escalate),
+            ("sc_repair_each does nothing with one candidate: set self_consistency to 2 or more",
+             self.sc_repair_each and self.self_consistency == 1),
+            ("link_tables does nothing without schema_linking: turn schema_linking on",
+             self._changed("link_tables") and not self.schema_linking),
+        ) if idle]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _changed(self, name: str) -> bool:
+        return bool(getattr(self, name) != type(self).model_fields[name].default)
 
 
 class Settings(BaseSettings):

@@ -8,7 +8,7 @@ import re
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -167,7 +167,7 @@ class QueryResult:
 
     def json_rows(self) -> list[list[Any]]:
         """The rows as the agent keeps them (``jsonable`` values): what answers and votes compare."""
-        return [[jsonable(v) for v in row] for row in self.rows]
+        return jsonable_rows(self.rows)
 
 
 class QueryError(Exception):
@@ -210,6 +210,11 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return f"<{len(bytes(value))} bytes>"
     return str(value)
+
+
+def jsonable_rows(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
+    """Rows with every value ``jsonable``: how results are kept, compared and written."""
+    return [[jsonable(v) for v in row] for row in rows]
 
 
 def shorten(value: Any, limit: int = 200) -> str:

@@ -7,7 +7,8 @@ Pure functions, used by the evaluation harness, the agent's retrieval and the fa
 - :func:`sql_elements` -- the tables and columns a query touches, aliases resolved.
 - :func:`normalize_sql` -- a canonical text form for exact-string comparison.
 - :func:`column_owners` -- every column reference of a parsed query with the table that owns it
-  (sqlglot's ``optimizer.scope`` resolves the aliases); :func:`sql_elements` is built on it.
+  (sqlglot's ``optimizer.scope``, through :mod:`core.aliases`, resolves the aliases); :func:`sql_elements`
+  is built on it.
 
 None of them raises on bad SQL: each has a documented fallback.
 """
@@ -22,7 +23,9 @@ from typing import Literal
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.scope import Scope
+
+from core import aliases
 
 Hardness = Literal["easy", "medium", "hard", "extra"]
 
@@ -332,13 +335,10 @@ def _cte_names(tree: exp.Expr) -> set[str]:
 def _owner(column: exp.Column, scope: Scope, cte_names: set[str]) -> str | None:
     """The real table that ``column`` of ``scope`` belongs to, lower-cased, or None when it is not known."""
     if column.table:
+        source = aliases.resolve(scope, column.table)  # outwards too: a correlated sub-query
+        if source is not None:
+            return source.table.lower() if source.table else None  # None: a sub-query's or a CTE's column
         qualifier = column.table.lower()
-        outer: Scope | None = scope
-        while outer is not None:  # a correlated sub-query names a source of an enclosing query
-            source = next((s for name, s in outer.sources.items() if name.lower() == qualifier), None)
-            if source is not None:
-                return source.name.lower() if isinstance(source, exp.Table) else None
-            outer = outer.parent
         return None if qualifier in cte_names else qualifier  # a qualifier that no FROM shows
     sources = list(scope.sources.values())
     if len(sources) == 1 and isinstance(sources[0], exp.Table):
@@ -359,10 +359,7 @@ def column_owners(tree: exp.Expr) -> list[tuple[exp.Column, str | None]]:
     resolved once, in the query where it is written. Left out: ``*``, SELECT-list aliases used later
     (``ORDER BY total``) and double-quoted values (``name = "Paris"``, see :func:`is_quoted_value`).
     """
-    try:
-        scopes = traverse_scope(tree)
-    except (SqlglotError, RecursionError):
-        return []
+    scopes = aliases.scopes(tree).values()  # in traverse_scope's order; none when sqlglot cannot scope it
     cte_names = _cte_names(tree)
     owned: list[tuple[exp.Column, str | None]] = []
     seen: set[int] = set()

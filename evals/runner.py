@@ -31,7 +31,7 @@ from langchain_core.language_models import BaseChatModel
 from agent.prompts import ROWS_SHOWN
 from agent.service import AnswerRecord, Assistant
 from core.config import Settings, Techniques
-from core.db import Database, QueryError, jsonable, mask_url
+from core.db import Database, QueryError, jsonable, jsonable_rows, mask_url
 from core.errors import DatabaseUnavailable, SqlsageError
 from core.guard import UnsafeSQLError
 from core.prompt_sets import prompt_set
@@ -163,7 +163,7 @@ def result_of(
         seconds=seconds, model_calls=int(totals["model_calls"]), prompt_tokens=int(totals["prompt_tokens"]),
         completion_tokens=int(totals["completion_tokens"]),
         retrieval=retrieval.to_dict() if retrieval is not None else None, answer=record.answer,
-        columns=list(record.columns), rows=[[jsonable(v) for v in r] for r in record.rows[:ROWS_SHOWN]],
+        columns=list(record.columns), rows=jsonable_rows(record.rows[:ROWS_SHOWN]),
         techniques=techniques.model_dump(mode="json"), trace=json.loads(json.dumps(trace, default=jsonable)),
         prompts=prompt_set(techniques.prompts).describe(),
     )

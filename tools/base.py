@@ -1,7 +1,8 @@
 """The tool protocol: a tool is a typed Python function with a docstring.
 
 Its JSON schema comes from its signature (through pydantic), its description from the docstring's first
-paragraph, and per-argument descriptions from a Google-style ``Args:`` section. A parameter annotated
+paragraph, and per-argument descriptions from its parameter section (Google ``Args:``, NumPy ``Parameters``,
+ReST ``:param x:`` or Epydoc ``@param x:``, read by docstring-parser). A parameter annotated
 ``ToolContext`` is injected when the tool runs and never shown to the model.
 
 Errors are sorted by whose fault they are: a tool defined wrongly raises ToolDefinitionError when it is
@@ -157,7 +158,12 @@ def tool_from_function(func: Callable[..., Any], name: str | None = None, timeou
         hints = typing.get_type_hints(func, include_extras=True)
     except Exception as err:
         raise ToolDefinitionError(f"Tool {tool_name} ({where}): cannot resolve its type hints: {err}") from err
-    arg_docs = argument_docs(doc)
+    try:
+        arg_docs = argument_docs(doc)
+    except docstring_parser.ParseError as err:
+        raise ToolDefinitionError(
+            f"Tool {tool_name} ({where}): its docstring's parameter section cannot be read: {err}"
+        ) from err
     fields: dict[str, Any] = {}
     context_param = None
     for i, param in enumerate(inspect.signature(func).parameters.values()):
@@ -195,8 +201,12 @@ def first_paragraph(doc: str) -> str:
 
 
 def argument_docs(doc: str) -> dict[str, str]:
-    """Per-argument descriptions from a Google-style ``Args:`` section (``name (type): text``)."""
+    """Per-argument descriptions from the docstring's parameter section, in whichever style it is written.
+    Google is read first and on its own: docstring-parser's AUTO would read a malformed ``Args:`` line as
+    some other style with no parameters, where Google's parser raises ParseError saying which line."""
     parsed = docstring_parser.parse(doc, style=docstring_parser.DocstringStyle.GOOGLE)
+    if not parsed.params:
+        parsed = docstring_parser.parse(doc)  # AUTO: the style (NumPy, ReST, Epydoc) that finds the most
     return {p.arg_name.lstrip("*"): " ".join(p.description.split()) for p in parsed.params if p.description}
 
 

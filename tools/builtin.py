@@ -1,6 +1,7 @@
 """The built-in tools: a plugin like any other, found through the ``sqlsage`` entry point ``builtin_tools``.
 
-``choose_chart`` (pure) and ``render_chart_png`` are exported for the UI as well.
+``choose_chart`` (pure) is the one chart chooser: the UI's charts (``ui/charts.py``, which also draws them)
+start from it, so the agent's tool and the result view agree.
 """
 
 from __future__ import annotations
@@ -8,10 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
-from core.db import Table, jsonable
+from core.db import Table, jsonable, jsonable_rows
 from tools.base import ToolContext
 from tools.hookspecs import hookimpl
 
@@ -59,7 +59,7 @@ def describe_table(ctx: ToolContext, table: str) -> dict[str, Any]:
             {"columns": list(fk.columns), "references": f"{fk.ref_table}({', '.join(fk.ref_columns)})"}
             for fk in found.foreign_keys
         ],
-        "sample_rows": [[jsonable(v) for v in row] for row in found.sample_rows],
+        "sample_rows": jsonable_rows(found.sample_rows),
     }
 
 
@@ -222,37 +222,3 @@ def choose_chart(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[
         return spec
     spec.update(kind=kind, x=x, y=y, title=f"{y} by {x}")
     return spec
-
-
-def render_chart_png(spec: dict[str, Any], path: str | Path) -> Path:
-    """Draw a chart spec into a PNG file with matplotlib's Agg canvas (no display, no global backend)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    kind, x, y = spec.get("kind"), spec.get("x"), spec.get("y")
-    if kind not in ("bar", "line", "scatter") or x is None or y is None:
-        raise ValueError(f"Nothing to draw for a chart of kind {kind!r}.")
-    columns = list(spec["columns"])
-    xi, yi = columns.index(x), columns.index(y)
-    points = [(r[xi], r[yi]) for r in spec["rows"] if r[xi] is not None and _is_number(r[yi])]
-    if kind == "line":
-        points.sort(key=lambda p: str(p[0]) if not _is_number(p[0]) else p[0])
-    fig = Figure(figsize=(8, 4.5), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    if kind == "bar":
-        ax.bar([str(v) for v in xs], ys)
-        ax.tick_params(axis="x", labelrotation=45)
-    elif kind == "line":
-        ax.plot([str(v) for v in xs] if not all(_is_number(v) for v in xs) else xs, ys, marker="o")
-        ax.tick_params(axis="x", labelrotation=45)
-    else:
-        ax.scatter(xs, ys)
-    ax.set_xlabel(str(x))
-    ax.set_ylabel(str(y))
-    ax.set_title(str(spec.get("title") or f"{y} by {x}"))
-    fig.tight_layout()
-    target = Path(path)
-    fig.savefig(target, format="png")
-    return target

@@ -3,7 +3,8 @@
 The choice itself is the agent's own chart tool, ``tools.builtin.choose_chart`` (a line for a time-like
 x, a bar for a category and a number, a scatter for two numbers, nothing for a single value), so the UI
 and the agent agree. The UI adds a reason for "none" and prefers a measure over an id column as y. The
-user can then change the kind and the columns; ``figure`` draws whatever was chosen. No pyplot here:
+user can then change the kind and the columns; ``figure`` draws whatever was chosen (the one chart
+renderer: the tool returns a spec, never a picture). No pyplot here:
 ``matplotlib.figure.Figure`` is safe to build in Gradio's worker threads.
 """
 
@@ -13,11 +14,11 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from tools.builtin import ChartKind
 from tools.builtin import choose_chart as choose_chart_spec
 
-ChartKind = Literal["bar", "line", "scatter", "none"]
 KINDS: tuple[ChartKind, ...] = ("bar", "line", "scatter", "none")
 MAX_BARS = 30
 

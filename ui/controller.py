@@ -16,13 +16,11 @@ import secrets
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from agent.deps import RunContext
-from agent.graph import to_sql_path
 from agent.service import AnswerRecord, Assistant
 from agent.slots import QueueStatus
+from agent.trace import Running
 from core.config import Techniques
 from core.db import Database, QueryError, mask_url
 from core.errors import SqlsageError
@@ -67,12 +65,6 @@ def owner_for(username: str | None, browser_id: str | None, session_hash: str | 
     if browser_id:
         return browser_id
     return f"session:{session_hash or 'anonymous'}"
-
-
-def after_context(assistant: Assistant, techniques: Techniques) -> str:
-    """What follows the schema step in this run (to show it while it runs): the agent's own rule."""
-    runtime: Any = SimpleNamespace(context=RunContext(assistant.deps, techniques))  # all the rule reads
-    return "retrieve" if to_sql_path({}, runtime) == "retrieve" else "generate"  # samples are written too
 
 
 def view_of(record: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -172,8 +164,8 @@ class ChatController:
         if not conv:
             conv = self.history.start(owner, text, db=assistant.deps.db.display_url).id
         steps: list[Any] = []
-        following = after_context(assistant, chosen)
-        yield {"chat": base + turn_messages(text, steps, after_context=following), "question": "", "conv": conv,
+        now: str | None = None  # the node running now, as the graph's own task stream says
+        yield {"chat": base + turn_messages(text, steps), "question": "", "conv": conv,
                "feedback": "", "trace": trace_html([])}
         for item in assistant.stream(text, techniques=chosen, thread_id=conv):
             if isinstance(item, AnswerRecord):
@@ -186,10 +178,15 @@ class ChatController:
                 yield slots
                 return
             if isinstance(item, QueueStatus):  # a model call waits for a free slot: say where it stands
-                yield {"chat": base + turn_messages(text, steps, after_context=following, waiting=item.text())}
+                yield {"chat": base + turn_messages(text, steps, now=now, waiting=item.text())}
+                continue
+            if isinstance(item, Running):
+                if item.nodes and item.nodes[-1] != now:  # between two nodes: the last one stays shown
+                    now = item.nodes[-1]
+                    yield {"chat": base + turn_messages(text, steps, now=now)}
                 continue
             steps.append(item)
-            yield {"chat": base + turn_messages(text, steps, after_context=following), "trace": trace_html(steps)}
+            yield {"chat": base + turn_messages(text, steps, now=now), "trace": trace_html(steps)}
 
     def new_conversation(self) -> Slots:
         slots = self.record_slots(None)

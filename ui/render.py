@@ -39,12 +39,6 @@ PROGRESS = {
     "error": "Stopped.",
 }
 
-# The node most likely to run next, to show what the agent is doing now (the graph decides; a wrong
-# guess is replaced by the next finished step or by the answer).
-_NEXT = {"retrieve": "generate", "route": "generate", "generate": "validate", "validate": "execute",
-         "execute": "answer", "repair": "validate", "collect": "vote", "vote": "answer", "escalate": "retrieve",
-         "confirm": "answer"}
-
 CHAT_TABLE_ROWS = 10
 PAGE_SIZE = 100
 CELL_CHARS = 300  # characters of one value shown in a table; a longer one says its full length
@@ -80,52 +74,35 @@ def progress_text(step: StepLike) -> str:
     return f"{mark} {label} ({float(s.get('duration_s') or 0):.1f}s){suffix}"
 
 
-def next_step(steps: Sequence[StepLike], after_context: str = "generate") -> str | None:
-    """The node probably running now, given the finished ones (None once it cannot be guessed).
-    ``after_context`` is what follows the schema step with this run's techniques (retrieve, route...)."""
-    if not steps:
-        return "context"
-    last = as_step_dict(steps[-1])
-    node = last.get("node", "")
-    if node == "error":
-        return None
-    if node == "context":
-        return after_context
-    if last.get("error") and node in ("generate", "validate", "execute", "repair"):
-        return "repair"
-    return _NEXT.get(node)
-
-
-def progress_markdown(steps: Sequence[StepLike], running: bool = True, after_context: str = "generate",
+def progress_markdown(steps: Sequence[StepLike], running: bool = True, now: str | None = None,
                       waiting: str | None = None) -> str:
+    """The finished steps, one a line, then (while it runs) the node running ``now`` and any wait."""
     lines = [progress_text(s) for s in steps]
-    upcoming = next_step(steps, after_context) if running else None
-    if upcoming:
-        lines.append(f"⏳ {step_label(upcoming)}")
+    if running and now:
+        lines.append(f"⏳ {step_label(now)}")
     if running and waiting:
         lines.append(f"🕒 {waiting}")
     return "\n".join(lines)  # one step a line (the chat keeps line breaks)
 
 
-def steps_title(steps: Sequence[StepLike], running: bool, after_context: str = "generate") -> str:
+def steps_title(steps: Sequence[StepLike], running: bool, now: str | None = None) -> str:
     if running:
-        upcoming = next_step(steps, after_context)
-        return f"Working: {step_label(upcoming)}" if upcoming else "Working…"
+        return f"Working: {step_label(now)}" if now else "Working…"
     seconds = sum(float(as_step_dict(s).get("duration_s") or 0) for s in steps)
     return f"How I got there: {len(steps)} step{'s' if len(steps) != 1 else ''}, {seconds:.1f}s"
 
 
 def turn_messages(question: str, steps: Sequence[StepLike], record: RecordLike | None = None,
-                  after_context: str = "generate", waiting: str | None = None) -> list[Message]:
+                  now: str | None = None, waiting: str | None = None) -> list[Message]:
     """The chat messages of one turn: the question, a collapsible step list (pending while the agent
-    works, with ``waiting`` when a model call waits in line), then the answer once there is a record.
-    The same function renders live and reopened turns."""
+    works, with the node running ``now`` and ``waiting`` when a model call waits in line), then the
+    answer once there is a record. The same function renders live and reopened turns."""
     running = record is None
     messages: list[Message] = [{"role": "user", "content": question}]
     if steps or running:
         messages.append({
-            "role": "assistant", "content": progress_markdown(steps, running, after_context, waiting) or "…",
-            "metadata": {"title": steps_title(steps, running, after_context),
+            "role": "assistant", "content": progress_markdown(steps, running, now, waiting) or "…",
+            "metadata": {"title": steps_title(steps, running, now),
                          "status": "pending" if running else "done"},
         })
     if record is not None:
@@ -234,10 +211,13 @@ def table_value(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[s
 
 # -- the trace inspector ----------------------------------------------------------------------------------
 
-_PLAN_KEYS = ("plan", "thought", "reasoning")
-_RETRIEVED_KEYS = ("examples", "values", "table_scores", "retrieved", "hits", "documents", "docs")
-_CANDIDATE_KEYS = ("all_sql", "candidates")
-_VOTE_KEYS = ("winner", "groups", "failed", "votes", "vote", "chosen")
+# The output keys the nodes write that get a section of their own (any other key shows as JSON under
+# Output): generate's plan and a ReAct step's thought; retrieve's examples, values and table scores;
+# vote's candidates and result.
+_PLAN_KEYS = ("plan", "thought")
+_RETRIEVED_KEYS = ("examples", "values", "table_scores")
+_CANDIDATE_KEYS = ("all_sql",)
+_VOTE_KEYS = ("winner", "groups", "failed")
 
 
 def _esc(value: Any) -> str:

@@ -88,7 +88,9 @@ def techniques_from_form(items: Sequence[Switch], values: Sequence[Any], base: T
     try:
         return Techniques.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        # A field's error names the field; a combination's (loc is empty) names its switches itself.
+        problems = "; ".join(": ".join(filter(None, (".".join(str(p) for p in e["loc"]), e["msg"])))
+                             for e in err.errors())
         raise ValueError(f"Invalid technique settings: {problems}") from err
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.messages import BaseMessage
-from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.llm import SQL_STOP, call_recorded, extract_sql
@@ -32,11 +31,3 @@ def sql_call_kwargs(ctx: RunContext, temperature: float) -> dict[str, Any]:
     else:
         kwargs["stop"] = list(SQL_STOP)
     return kwargs
-
-
-def wants_retrieval(runtime: Runtime[RunContext]) -> bool:
-    t = runtime.context.techniques
-    return runtime.context.deps.knowledge is not None and bool(
-        t.few_shot or t.values or t.schema_linking or t.hyde or t.difficulty or t.prompt_budget
-        or (t.escalate and t.first_try_examples)
-    )

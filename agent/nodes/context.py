@@ -7,8 +7,8 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.nodes.common import wants_retrieval
 from agent.nodes.retrieve import prompt_tokens
+from agent.policy import wants_retrieval
 from agent.prompts import prompts_of
 from agent.state import AgentState
 from agent.trace import StepTimer

@@ -12,54 +12,23 @@ vote.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.llm import as_dicts, call_many, extract_sql
-from agent.nodes.common import sql_call_kwargs, sql_messages, wants_retrieval
+from agent.nodes.common import sql_call_kwargs, sql_messages
+from agent.policy import reason_to_escalate
 from agent.requalify import requalify
 from agent.results import result_key
 from agent.state import AgentState
 from agent.trace import StepTimer
-from core.config import Techniques
 from core.db import QueryError
 from core.guard import UnsafeSQLError
 
 # Errors after which the first try's SQL is no draft worth keeping (nothing to vote with or search by).
 _NO_DRAFT = ("no_sql", "syntax", "unsafe")
-
-
-def cascading(state: AgentState, runtime: Runtime[RunContext]) -> bool:
-    """Whether this is the first try of an escalating run (and there is something to escalate to)."""
-    t = runtime.context.techniques
-    return (t.escalate and not state.get("escalated")
-            and (wants_retrieval(runtime) or t.self_consistency > 1))
-
-
-def reason_to_escalate(state: AgentState, t: Techniques) -> str | None:
-    """Why the first try is not good enough, or None when it is (so far: ``confirm`` may follow)."""
-    if state.get("error"):
-        return f"it failed ({state.get('error_kind') or 'error'})"
-    if not state.get("rows"):
-        return "it returned no rows"
-    if state.get("confirmed") is False:
-        return "a zero-shot sample returned other rows"
-    confidence, floor = state.get("confidence"), t.escalate_min_logprob
-    if confidence is None or floor is None:  # not asked for, or the endpoint sends no log-probabilities
-        return None
-    weakest = float(confidence["min_logprob"])
-    if weakest < floor:
-        return f"the model was unsure of {confidence['weakest']!r} (log-probability {weakest:.2f} < {floor:.2f})"
-    return None
-
-
-def after_zero_shot(state: AgentState, t: Techniques) -> Literal["answer", "confirm", "escalate"]:
-    """After the first try ran: escalate it, check it with samples, or answer with it."""
-    if reason_to_escalate(state, t):
-        return "escalate"
-    return "confirm" if t.escalate_check and state.get("confirmed") is None else "answer"
 
 
 def confirm(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from agent.confidence import sql_confidence
 from agent.deps import RunContext
 from agent.llm import as_dicts, call_many, call_recorded, extract_sql
 from agent.nodes.common import sql_call_kwargs, sql_messages
-from agent.nodes.escalate import cascading
 from agent.plan import check_plan, parse_plan
+from agent.policy import cascading
 from agent.state import AgentState
 from agent.trace import StepTimer
 from core.db import Schema

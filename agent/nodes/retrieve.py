@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from agent.budget import Fitted, SchemaView, estimate_tokens, fit, smaller_schemas
 from agent.deps import RunContext
 from agent.llm import SQL_STOP, call_recorded, extract_sql
-from agent.nodes.escalate import cascading
+from agent.policy import cascading
 from agent.prompts import prompts_of, system_message, user_message
 from agent.state import AgentState
 from agent.trace import StepTimer

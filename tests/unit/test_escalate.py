@@ -188,7 +188,7 @@ def test_samples_are_compared_with_the_rows_as_the_agent_keeps_them(tmp_path: Pa
 
 
 def test_with_nothing_to_escalate_to_the_switch_changes_nothing(settings: Settings) -> None:
-    techniques = Techniques(escalate=True, answer=False)  # one candidate, no knowledge store
+    techniques = Techniques(escalate=True, few_shot=2, answer=False)  # one candidate, no knowledge store
     record, model = ask(settings, techniques, unsure("SELECT COUNT(*) FROM Artists"),
                         sql_reply("SELECT COUNT(*) FROM Artist"))
     assert nodes(record) == ["context", "generate", "validate", "execute", "repair", "validate", "execute",

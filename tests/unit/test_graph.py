@@ -11,6 +11,7 @@ import pytest
 
 from agent.service import Assistant
 from agent.testing import ScriptedChatModel
+from agent.trace import Running, Step
 from core.config import Settings, Techniques
 from core.errors import LLMUnavailable
 
@@ -148,7 +149,30 @@ def test_streaming_yields_steps_before_the_record(settings: Settings) -> None:
     assistant, _ = open_with(settings, sql_reply("SELECT 1"), "one")
     with assistant:
         items = list(assistant.stream("x"))
-    assert [type(i).__name__ for i in items] == ["Step"] * 5 + ["AnswerRecord"]
+    assert [type(i).__name__ for i in items if not isinstance(i, Running)] == ["Step"] * 5 + ["AnswerRecord"]
+
+
+def test_streaming_says_which_node_runs_before_its_step(settings: Settings) -> None:
+    """From LangGraph's task stream: each node is reported running when it starts, and not once it ended."""
+    assistant, _ = open_with(settings, sql_reply("SELECT 1"), "one")
+    with assistant:
+        items = list(assistant.stream("x"))
+    events = [("running", i.nodes) if isinstance(i, Running) else ("step", i.node)
+              for i in items if isinstance(i, Running | Step)]
+    expected = []
+    for node in ("context", "generate", "validate", "execute", "answer"):
+        expected += [("running", (node,)), ("step", node), ("running", ())]
+    assert events == expected
+
+
+def test_parallel_candidates_are_running_side_by_side(settings: Settings) -> None:
+    assistant, _ = open_with(settings, sql_reply("SELECT 1"), sql_reply("SELECT 2"), "one")
+    with assistant:
+        items = list(assistant.stream("x", Techniques(self_consistency=2, tools=False)))
+    running = [i.nodes for i in items if isinstance(i, Running)]
+    assert any(len(nodes) == 2 for nodes in running)  # the two branches of the vote at once
+    assert "candidate" not in {n for nodes in running for n in nodes}  # a subgraph shows its own nodes
+    assert running[-1] == ()
 
 
 def test_llm_unavailable_is_the_error_type_for_transport_failures() -> None:

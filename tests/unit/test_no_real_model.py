@@ -10,6 +10,7 @@ import pytest
 from agent import service
 from agent.llm import build_chat_model, start_local_server
 from agent.llm_server import LocalServer, ServerOptions
+from agent.model_files import ensure_model_file
 from agent.service import Assistant
 from core.config import Endpoint, Settings
 from evals.ragas_metrics import judge_llm
@@ -35,6 +36,19 @@ def test_starting_the_local_server_is_refused(settings: Settings) -> None:
         start_local_server(settings)
     with refused():
         LocalServer.start(ServerOptions(model_path=Path("/no/such.gguf"), alias="m", threads=1))
+
+
+def test_assembling_the_model_file_is_refused_before_a_byte_is_copied(settings: Settings) -> None:
+    with refused():
+        ensure_model_file(settings.local_model, settings.cache_dir)
+    assert not (settings.cache_dir / "models").exists()  # refused before the copy begins
+
+
+def test_spawning_the_server_s_process_without_start_is_refused() -> None:
+    server = LocalServer(ServerOptions(model_path=Path("/no/such.gguf"), alias="m", threads=1))
+    with refused():
+        server._spawn(timeout_s=5.0)  # where the child process is created: no way round ``start`` past it
+    assert server.process is None
 
 
 @pytest.mark.parametrize("base_url", ["http://127.0.0.1:8080/v1", "https://api.openai.com/v1"])

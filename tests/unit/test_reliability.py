@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.messages import HumanMessage
 
-from agent.llm import build_chat_model
+from agent.llm import build_chat_model, call
 from agent.service import Assistant, open_knowledge
 from agent.testing import ScriptedChatModel
 from core.config import Endpoint, Settings, Techniques
+from core.errors import LLMUnavailable
 
 NO_ANSWER = Techniques.minimal(answer=False, repair=False)
 
@@ -156,6 +158,10 @@ GARBAGE = [
     pytest.param(Reply(200, b"<html><body>502 Bad Gateway</body></html>", content_type="text/html"), id="html"),
     pytest.param(Reply(200, b"this is not json {", content_type="application/json"), id="broken-json"),
     pytest.param(Reply(200, b'{"unexpected": "shape"}'), id="wrong-shape"),
+    pytest.param(Reply(200, b'[{"choices": []}]'), id="not-an-object"),
+    pytest.param(Reply(200, b"data: not json\n\n", content_type="text/event-stream"), id="broken-stream"),
+    pytest.param(Reply(200, b'data: {"usage": {"prompt_tokens": 1}}\n\ndata: [DONE]\n\n',
+                       content_type="text/event-stream"), id="stream-without-choices"),
 ]
 
 
@@ -166,15 +172,27 @@ def test_a_server_talking_nonsense_gives_a_clear_message(
     fake_server.behaviour = lambda _: reply
     quick = settings.model_copy(update={"max_retries": 0, "request_timeout_s": 5.0})
     with assistant_on(fake_server, quick) as assistant:
-        try:
-            record = assistant.ask("How many artists are there?", NO_ANSWER)
-        except Exception as err:  # noqa: BLE001 - what escapes is the bug this test reports
-            pytest.xfail(
-                f"KNOWN BUG: a 200 reply that is not a chat completion escapes agent.llm.call as "
-                f"{type(err).__name__}: {err!s:.80} (should be LLMUnavailable; see the report)"
-            )
+        record = assistant.ask("How many artists are there?", NO_ANSWER)
     assert record.error_kind == "LLMUnavailable", record.error
-    assert "model" in (record.error or "").lower()
+    # Whose fault it is (not an OpenAI-compatible server) and which endpoint, so the user can fix base_url
+    assert f"The model endpoint {fake_server.base_url} is not an OpenAI-compatible chat server" in (
+        record.error or ""), record.error
+    assert len(fake_server.requests) == 1  # asked once: another try would get the same page
+
+
+def test_a_reply_sent_whole_that_is_not_a_chat_completion_names_the_endpoint(
+    fake_server: FakeServer, settings: Settings
+) -> None:
+    """A structured-output request is sent whole (not streamed), and the openai client reads its reply: the
+    client's own complaint is told the same way."""
+    fake_server.behaviour = lambda _: Reply(200, b'{"unexpected": "shape"}')
+    llm = build_chat_model(settings.model_copy(update={"max_retries": 0}),
+                           Endpoint(fake_server.base_url, "fake", "not-needed"))
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    with pytest.raises(LLMUnavailable, match="is not an OpenAI-compatible chat server") as caught:
+        call(llm, [HumanMessage("hi")], response_format=schema)
+    assert f"The model endpoint {fake_server.base_url} is" in str(caught.value)
+    assert not fake_server.requests[0].get("stream")  # it did go the whole-request way
 
 
 @needs_embedder
@@ -270,9 +288,7 @@ def test_a_database_file_overwritten_with_garbage_is_a_database_error_not_a_mode
         chinook_copy.write_bytes(b"this is not a database" * 1000)
         assistant.deps.db.engine.dispose()
         broken = assistant.ask("How many artists are there?", Techniques(answer=False))
-    if broken.error_kind != "DatabaseUnavailable":
-        pytest.xfail(f"KNOWN BUG: 'file is not a database' is treated as fixable SQL ({broken.error_kind}); "
-                     "core/db.py _UNAVAILABLE should match it (see the report)")
+    assert broken.error_kind == "DatabaseUnavailable", broken.error  # not SQL for the model to fix
     assert len(model.history) == 2  # no repairs spent on a broken file
 
 

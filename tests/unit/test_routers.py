@@ -1,5 +1,5 @@
-"""Each router of the graph and each escalation predicate on its own, as a table: state and switches in,
-the branch out."""
+"""Each router of the graph and each predicate of agent/policy.py on its own, as a table: state and switches
+in, the branch out."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from langgraph.runtime import Runtime
 
 from agent import graph
 from agent.deps import Deps, RunContext
-from agent.nodes.escalate import after_zero_shot, cascading, reason_to_escalate
 from agent.nodes.react import after_route
+from agent.policy import after_zero_shot, can_repair, cascading, reason_to_escalate
 from agent.state import AgentState
 from core.config import Techniques
 from core.db import Database
@@ -35,6 +35,7 @@ def state(**values: Any) -> AgentState:
 
 
 ESCALATING = {"escalate": True, "self_consistency": 3}  # something to escalate to: samples
+FLOOR = ESCALATING | {"escalate_min_logprob": -1.0}  # (Techniques refuses a floor without escalate)
 FAILED = {"error": "no such column: x", "error_kind": "error"}
 
 
@@ -42,7 +43,6 @@ FAILED = {"error": "no such column: x", "error_kind": "error"}
     "values, present, switches, expected",
     [
         ({}, (), {"self_consistency": 3}, False),  # escalate off
-        ({}, (), {"escalate": True}, False),  # nothing to escalate to
         ({}, (), {"escalate": True, "few_shot": 2}, False),  # examples, but no store to draw them from
         ({}, (STORE,), {"escalate": True, "few_shot": 2}, True),
         ({}, (), ESCALATING, True),
@@ -56,6 +56,22 @@ def test_cascading(values: dict[str, Any], present: tuple[str, ...], switches: d
 @pytest.mark.parametrize(
     "values, switches, expected",
     [
+        (FAILED, {}, True),
+        (FAILED, {"repair": False}, False),
+        (FAILED | {"repairs": 1}, {"max_repairs": 2}, True),
+        (FAILED | {"repairs": 2}, {"max_repairs": 2}, False),  # none left
+        (FAILED, {"max_repairs": 0}, False),
+        ({"error": "refused", "error_kind": "unsafe"}, {}, False),  # refused SQL is never retried
+        (FAILED | {"may_repair": False}, {}, False),  # a repeated SQL, given up on
+    ],
+)
+def test_can_repair(values: dict[str, Any], switches: dict[str, Any], expected: bool) -> None:
+    assert can_repair(state(**values), runtime(**switches)) is expected
+
+
+@pytest.mark.parametrize(
+    "values, switches, expected",
+    [
         ({"error": "boom", "error_kind": "syntax"}, {}, "it failed (syntax)"),
         ({"error": "boom"}, {}, "it failed (error)"),
         ({"rows": []}, {}, "it returned no rows"),
@@ -64,10 +80,10 @@ def test_cascading(values: dict[str, Any], present: tuple[str, ...], switches: d
         ({"rows": [[1]]}, {}, None),
         ({"rows": [[1]], "confirmed": True}, {}, None),
         ({"rows": [[1]], "confidence": {"min_logprob": -2.0, "weakest": "x"}}, {}, None),  # no floor asked for
-        ({"rows": [[1]]}, {"escalate_min_logprob": -1.0}, None),  # the endpoint sent no log-probabilities
-        ({"rows": [[1]], "confidence": {"min_logprob": -2.0, "weakest": "x"}}, {"escalate_min_logprob": -1.0},
+        ({"rows": [[1]]}, FLOOR, None),  # the endpoint sent no log-probabilities
+        ({"rows": [[1]], "confidence": {"min_logprob": -2.0, "weakest": "x"}}, FLOOR,
          "the model was unsure of 'x' (log-probability -2.00 < -1.00)"),
-        ({"rows": [[1]], "confidence": {"min_logprob": -0.5, "weakest": "x"}}, {"escalate_min_logprob": -1.0}, None),
+        ({"rows": [[1]], "confidence": {"min_logprob": -0.5, "weakest": "x"}}, FLOOR, None),
     ],
 )
 def test_reason_to_escalate(values: dict[str, Any], switches: dict[str, Any], expected: str | None) -> None:
@@ -78,11 +94,11 @@ def test_reason_to_escalate(values: dict[str, Any], switches: dict[str, Any], ex
     "values, switches, expected",
     [
         (FAILED, {}, "escalate"),
-        ({"rows": []}, {"escalate_check": 2}, "escalate"),
+        ({"rows": []}, ESCALATING | {"escalate_check": 2}, "escalate"),
         ({"rows": [[1]]}, {}, "answer"),
-        ({"rows": [[1]]}, {"escalate_check": 2}, "confirm"),
-        ({"rows": [[1]], "confirmed": True}, {"escalate_check": 2}, "answer"),
-        ({"rows": [[1]], "confirmed": False}, {"escalate_check": 2}, "escalate"),
+        ({"rows": [[1]]}, ESCALATING | {"escalate_check": 2}, "confirm"),
+        ({"rows": [[1]], "confirmed": True}, ESCALATING | {"escalate_check": 2}, "answer"),
+        ({"rows": [[1]], "confirmed": False}, ESCALATING | {"escalate_check": 2}, "escalate"),
     ],
 )
 def test_after_zero_shot(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:
@@ -229,9 +245,9 @@ def test_start_candidate(values: dict[str, Any], switches: dict[str, Any], expec
 @pytest.mark.parametrize(
     "values, switches, expected",
     [
-        ({"rows": [[1]], "confirmed": True}, {"escalate_check": 2}, "answer"),
-        ({"rows": [[1]], "confirmed": False}, {"escalate_check": 2}, "escalate"),
-        ({"rows": [[1]]}, {"escalate_check": 2}, "confirm"),
+        ({"rows": [[1]], "confirmed": True}, ESCALATING | {"escalate_check": 2}, "answer"),
+        ({"rows": [[1]], "confirmed": False}, ESCALATING | {"escalate_check": 2}, "escalate"),
+        ({"rows": [[1]]}, ESCALATING | {"escalate_check": 2}, "confirm"),
     ],
 )
 def test_after_confirm(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:

@@ -82,9 +82,6 @@ def rejecting_endpoint(allow_model_client: None) -> Iterator[str]:
 
 
 def test_settings_repr_hides_the_key_and_the_database_password(secret_settings: Settings) -> None:
-    if PASSWORD in repr(secret_settings):
-        pytest.xfail("KNOWN LEAK: Settings.db_url is a plain str, so repr(Settings) shows the database password; "
-                     "core/config.py should mask it in Settings.__repr_args__ (see the report)")
     assert_no_secret(repr(secret_settings), "repr(Settings)")
     assert_no_secret(str(secret_settings), "str(Settings)")
 

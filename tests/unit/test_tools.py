@@ -96,10 +96,50 @@ def test_a_bad_name_is_refused() -> None:
         tool_from_function(convert, name="two words")
 
 
-def test_argument_docs_read_a_google_style_section() -> None:
-    doc = "Do it.\n\nArgs:\n    a (int): First.\n    b: Second,\n        continued.\n\nReturns:\n    c: not an arg"
-    assert argument_docs(doc) == {"a": "First.", "b": "Second, continued."}
+@pytest.mark.parametrize("section", [
+    pytest.param("Args:\n    a (int): First.\n    b: Second,\n        continued.\n\nReturns:\n    c: not an arg",
+                 id="google"),
+    pytest.param("Parameters\n----------\na : int\n    First.\nb : str\n    Second,\n    continued.\n\n"
+                 "Returns\n-------\nint\n    not an arg", id="numpy"),
+    pytest.param(":param a: First.\n:type a: int\n:param b: Second,\n    continued.\n:returns: not an arg", id="rest"),
+])
+def test_argument_docs_read_the_parameter_section_in_each_style(section: str) -> None:
+    assert argument_docs(f"Do it.\n\n{section}") == {"a": "First.", "b": "Second, continued."}
+
+
+def test_argument_docs_of_a_docstring_without_sections_are_empty() -> None:
     assert argument_docs("No sections here.") == {}
+
+
+def test_a_numpy_style_tool_gets_its_parameter_descriptions_in_the_schema() -> None:
+    def scale(x: float, factor: float = 2.0) -> float:
+        """Scale a number.
+
+        Parameters
+        ----------
+        x : float
+            The number.
+        factor : float
+            What to multiply it by.
+        """
+        return x * factor
+
+    properties = tool_from_function(scale).parameters_schema["properties"]
+    assert properties["x"]["description"] == "The number."
+    assert properties["factor"]["description"] == "What to multiply it by."
+
+
+def test_an_unreadable_google_args_section_is_a_definition_error() -> None:
+    def f(a: int) -> int:
+        """Do it.
+
+        Args:
+            a (int First.
+        """
+        return a
+
+    with pytest.raises(ToolDefinitionError, match=r"Tool f .*parameter section cannot be read.*colon"):
+        tool_from_function(f)
 
 
 def test_call_validates_coerces_and_injects_the_context(ctx: ToolContext) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from core.config import bundled_database_url
 from core.db import Database
 from tools.base import ToolContext
-from tools.builtin import NO_KNOWLEDGE, choose_chart, render_chart_png
+from tools.builtin import NO_KNOWLEDGE, choose_chart
 from tools.registry import ToolRegistry
 
 
@@ -188,16 +187,3 @@ def test_make_chart_with_explicit_data_and_columns(registry: ToolRegistry, db: D
 def test_make_chart_errors(registry: ToolRegistry, db: Database, arguments: dict[str, Any], message: str) -> None:
     result = registry.call("make_chart", arguments, ToolContext(db))
     assert not result.ok and message in (result.error or "")
-
-
-def test_render_chart_png(tmp_path: Path) -> None:
-    for columns, rows in [
-        (["Genre", "Tracks"], [["Rock", 1297], ["Latin", 579]]),
-        (["Year", "Sales"], [[2010, 481.45], [2009, 449.46]]),
-        (["Milliseconds", "Bytes"], [[343719, 11170334], [342562, 5510424]]),
-    ]:
-        spec = choose_chart(columns, rows)
-        path = render_chart_png(spec, tmp_path / f"{spec['kind']}.png")
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(ValueError, match="Nothing to draw"):
-        render_chart_png(choose_chart(["n"], [[1]]), tmp_path / "none.png")

@@ -14,6 +14,7 @@ from agent.testing import ScriptedChatModel
 from core.config import Endpoint, Settings, Techniques
 from ui.controller import ChatController, owner_for
 from ui.history import HistoryStore
+from ui.render import step_label
 from ui.sessions import AssistantPool, Choice
 
 
@@ -51,9 +52,15 @@ def test_owner_is_the_login_else_the_browser_else_the_session() -> None:
 
 def test_ask_streams_each_step_then_fills_the_panel(control: ChatController) -> None:
     updates = ask(control, "How many artists are there?")
-    first, *steps, final = updates
+    first, *updates, final = updates
     assert first["chat"][-1]["metadata"]["status"] == "pending" and first["question"] == ""
-    assert [u["chat"][-1]["content"].count("✓") for u in steps] == [1, 2, 3, 4, 5]
+    started = [u for u in updates if "trace" not in u]  # a node started: the chat says what runs now
+    finished = [u for u in updates if "trace" in u]  # a node finished: one more step in the list
+    nodes = ["context", "generate", "validate", "execute", "answer"]  # as the graph's task stream says
+    assert [u["chat"][-1]["metadata"]["title"] for u in started] == [f"Working: {step_label(n)}" for n in nodes]
+    assert [u["chat"][-1]["content"].count("✓") for u in started] == [0, 1, 2, 3, 4]
+    assert all(u["chat"][-1]["content"].endswith(f"⏳ {step_label(n)}") for u, n in zip(started, nodes, strict=True))
+    assert [u["chat"][-1]["content"].count("✓") for u in finished] == [1, 2, 3, 4, 5]
     assert "275" in final["chat"][-1]["content"]
     assert final["sql"] == "SELECT COUNT(*) AS n FROM Artist"
     assert final["table"] == (["n"], [[275]]) and final["summary"].startswith("1 row")
@@ -121,8 +128,6 @@ def test_paging_through_a_large_result(control: ChatController) -> None:
 
 def test_thumbs_up_and_corrected_sql_reach_remember_example(control: ChatController, assistant: Assistant,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    if not hasattr(Assistant, "remember_example"):
-        pytest.skip("Assistant.remember_example does not exist yet (the lead adds it with the knowledge store)")
     saved: list[tuple[str, str, str]] = []
 
     def remember(question: str, sql: str, source: str) -> str:
@@ -143,8 +148,6 @@ def test_thumbs_up_and_corrected_sql_reach_remember_example(control: ChatControl
 
 
 def test_without_a_knowledge_store_saving_says_so(control: ChatController) -> None:
-    if not hasattr(Assistant, "remember_example"):
-        pytest.skip("Assistant.remember_example does not exist yet (the lead adds it with the knowledge store)")
     final = ask(control, "How many artists are there?")[-1]
     message = control.thumbs_up(final["current"], "session-1")["feedback"]
     assert message.startswith("❌ Could not save the example") and "knowledge store" in message
@@ -199,15 +202,3 @@ def test_pool_builds_a_client_for_a_new_endpoint_and_closes_what_it_opened(assis
     pool.close()
     assert pool.sessions() == 0
     assert assistant.run_sql("SELECT 1").rows == [(1,)]  # the launch assistant is not the pool's to close
-
-
-
-def test_an_escalating_run_shows_the_zero_shot_try_first() -> None:
-    from types import SimpleNamespace
-
-    from ui.controller import after_context
-
-    with_store: Any = SimpleNamespace(deps=SimpleNamespace(knowledge=object(), tools=None))
-    assert after_context(with_store, Techniques(few_shot=4)) == "retrieve"
-    assert after_context(with_store, Techniques(few_shot=4, escalate=True)) == "generate"
-    assert after_context(with_store, Techniques(few_shot=4, escalate=True, first_try_examples=2)) == "retrieve"

@@ -30,23 +30,19 @@ def test_progress_text_names_the_step_and_its_time() -> None:
     assert render.step_label("brand_new_node") == "brand_new_node…"
 
 
-def test_next_step_guesses_what_runs_now() -> None:
-    assert render.next_step([]) == "context"
-    assert render.next_step([step("context")]) == "generate"
-    assert render.next_step([step("context")], after_context="retrieve") == "retrieve"
-    assert render.next_step([step("context"), step("generate")]) == "validate"
-    assert render.next_step([step("execute", error="boom")]) == "repair"
-    assert render.next_step([step("error", error="server down")]) is None
-    assert render.next_step([step("execute"), step("escalate")]) == "retrieve"
+def test_escalation_has_its_own_label() -> None:
     assert render.step_label("escalate").startswith("Not sure of that SQL")
 
 
 def test_turn_messages_are_pending_while_running_then_done() -> None:
-    running = render.turn_messages("How many?", [step("context")])
+    running = render.turn_messages("How many?", [step("context")], now="retrieve")
     assert [m["role"] for m in running] == ["user", "assistant"]
     assert running[1]["metadata"]["status"] == "pending"
-    assert running[1]["metadata"]["title"] == "Working: Writing SQL…"
-    assert "✓ Reading the schema" in running[1]["content"] and "⏳ Writing SQL…" in running[1]["content"]
+    assert running[1]["metadata"]["title"] == "Working: Looking up similar questions, values and tables…"
+    assert "✓ Reading the schema" in running[1]["content"]
+    assert running[1]["content"].endswith("⏳ Looking up similar questions, values and tables…")
+    between = render.turn_messages("How many?", [step("context")])  # nothing known to be running
+    assert between[1]["metadata"]["title"] == "Working…" and "⏳" not in between[1]["content"]
 
     rec = record(trace=[step("context"), step("generate")])
     done = render.turn_messages("How many?", rec.trace, rec)

@@ -48,3 +48,14 @@ def test_out_of_range_values_are_refused_with_the_field_named() -> None:
     values[[s.name for s in items].index("max_repairs")] = 99
     with pytest.raises(ValueError, match="max_repairs"):
         techniques_from_form(items, values)
+
+
+def test_a_switch_that_would_do_nothing_is_refused_with_the_one_to_turn_on() -> None:
+    items = switches()
+    values = current_values(Techniques(), items)
+    values[[s.name for s in items].index("sc_repair_each")] = True  # but one candidate
+    with pytest.raises(ValueError) as caught:
+        techniques_from_form(items, values)
+    # the combination's error has no field of its own: no empty "': '" before it
+    assert str(caught.value) == ("Invalid technique settings: Value error, sc_repair_each does nothing with one "
+                                 "candidate: set self_consistency to 2 or more")

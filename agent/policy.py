@@ -1,0 +1,56 @@
+"""Which path a question takes: every predicate the graph's routers (and the nodes that depend on the
+path) decide by, in one place. Each reads only the state, the switches and which dependencies are there;
+none does I/O, so each is one table of cases in tests/unit/test_routers.py."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.runtime import Runtime
+
+from agent.deps import RunContext
+from agent.state import AgentState
+from core.config import Techniques
+
+
+def wants_retrieval(runtime: Runtime[RunContext]) -> bool:
+    """A retrieval technique is on, and there is a knowledge store to draw from."""
+    return runtime.context.deps.knowledge is not None and runtime.context.techniques.retrieves()
+
+
+def cascading(state: AgentState, runtime: Runtime[RunContext]) -> bool:
+    """Whether this is the first try of an escalating run (and there is something to escalate to)."""
+    t = runtime.context.techniques
+    return (t.escalate and not state.get("escalated")
+            and (wants_retrieval(runtime) or t.self_consistency > 1))
+
+
+def can_repair(state: AgentState, runtime: Runtime[RunContext]) -> bool:
+    """Repair is on, this error may be repaired (refused SQL never is), and repairs are left."""
+    t = runtime.context.techniques
+    return (t.repair and state.get("may_repair", True) and state.get("error_kind") != "unsafe"
+            and state.get("repairs", 0) < t.max_repairs)
+
+
+def reason_to_escalate(state: AgentState, t: Techniques) -> str | None:
+    """Why the first try is not good enough, or None when it is (so far: ``confirm`` may follow)."""
+    if state.get("error"):
+        return f"it failed ({state.get('error_kind') or 'error'})"
+    if not state.get("rows"):
+        return "it returned no rows"
+    if state.get("confirmed") is False:
+        return "a zero-shot sample returned other rows"
+    confidence, floor = state.get("confidence"), t.escalate_min_logprob
+    if confidence is None or floor is None:  # not asked for, or the endpoint sends no log-probabilities
+        return None
+    weakest = float(confidence["min_logprob"])
+    if weakest < floor:
+        return f"the model was unsure of {confidence['weakest']!r} (log-probability {weakest:.2f} < {floor:.2f})"
+    return None
+
+
+def after_zero_shot(state: AgentState, t: Techniques) -> Literal["answer", "confirm", "escalate"]:
+    """After the first try ran: escalate it, check it with samples, or answer with it."""
+    if reason_to_escalate(state, t):
+        return "escalate"
+    return "confirm" if t.escalate_check and state.get("confirmed") is None else "answer"
