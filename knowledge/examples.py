@@ -42,10 +42,16 @@ def as_example(item: Item) -> Example:
                    str(m.get("skeleton", "")), str(m.get("source", "")))
 
 
-def read_spider(path: Path, exclude_db_ids: Iterable[str] = ()) -> Iterator[Item]:
-    """Examples from a Spider-format file (a JSON list of {db_id, question, query})."""
+def spider_items(rows: Iterable[dict[str, str]], source: str, exclude_db_ids: Iterable[str] = ()) -> Iterator[Item]:
+    """Examples from Spider-format rows ({db_id, question, query}), leaving out ``exclude_db_ids``."""
     excluded = set(exclude_db_ids)
-    for row in json.loads(Path(path).read_text(encoding="utf-8")):
+    for row in rows:
         if row["db_id"] in excluded:
             continue
-        yield make_example(row["question"], row["query"], row["db_id"], source=f"spider:{Path(path).name}")
+        yield make_example(row["question"], row["query"], row["db_id"], source=source)
+
+
+def read_spider(path: Path, exclude_db_ids: Iterable[str] = ()) -> Iterator[Item]:
+    """Examples from a Spider-format file (a JSON list of {db_id, question, query})."""
+    rows = json.loads(Path(path).read_text(encoding="utf-8"))
+    return spider_items(rows, f"spider:{Path(path).name}", exclude_db_ids)

