@@ -11,6 +11,13 @@ from pathlib import Path
 from core.sqlshape import hardness, sql_skeleton
 from knowledge.store import Item
 
+POOL_SOURCE = "pool"  # the shipped example pool (knowledge.pool)
+
+
+def is_imported(source: str) -> bool:
+    """An example that came from a file (the shipped pool, ``import-spider``), not from a person's say-so."""
+    return source == POOL_SOURCE or source.startswith("spider:")
+
 
 @dataclass(frozen=True)
 class Example:
@@ -20,6 +27,11 @@ class Example:
     hardness: str
     skeleton: str
     source: str = "user"
+
+    @property
+    def own(self) -> bool:
+        """Confirmed by a user (thumbs up, a correction, ``knowledge add``)."""
+        return not is_imported(self.source)
 
 
 def example_id(db_id: str, question: str, sql: str) -> str:

@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from core.errors import SqlsageError
-from knowledge.examples import spider_items
+from knowledge.examples import POOL_SOURCE, spider_items
 from knowledge.store import Item, KnowledgeStore, MetadataValue
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-POOL_SOURCE = "pool"
 BATCH = 256  # pairs embedded and written at a time: the unit of progress, and where a stop takes effect
 _INDEXED, _ENABLED, _COUNT = "pool_fingerprint", "pool_enabled", "pool_examples"
 

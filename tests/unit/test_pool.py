@@ -179,3 +179,47 @@ def test_a_store_that_cannot_be_written_is_logged_once(tmp_path: Path, store: Kn
         assert indexer.wait(30)
     assert indexer.state == "failed" and "Read-only" in (indexer.error or "")
     assert len([r for r in caplog.records if r.name == "knowledge.pool"]) == 1
+
+
+# -- retrieval: the user's own examples first, the pool's skipped while it is disabled ----------------
+
+
+@needs_model
+def test_own_examples_for_the_database_rank_ahead_of_pool_examples(tmp_path: Path, store: KnowledgeStore) -> None:
+    from knowledge.retrieval import EXAMPLE_POOL, Retriever
+
+    # More near-identical pool questions than one query returns, on the user's database and others.
+    pool = [{"question": f"How many singers are there in total? ({n})", "query": f"SELECT count(*) FROM singer{n}",
+             "db_id": "concert_singer" if n % 2 else "other_db"} for n in range(EXAMPLE_POOL + 10)]
+    index_pool(store, write_pool(tmp_path / "p.jsonl.gz", pool))
+    store.upsert([
+        make_example("Give me the number of people who sing", "SELECT count(*) FROM singer", "concert_singer",
+                     source="thumbs_up"),
+        make_example("Number of singing people?", "SELECT count(*) FROM person", "elsewhere", source="cli"),
+    ])
+    retriever = Retriever(store)
+    chosen = retriever.examples("How many singers are there in total?", k=3, db="concert_singer")
+    assert chosen[0].example.sql == "SELECT count(*) FROM singer" and chosen[0].example.own
+    assert all(not s.example.own for s in chosen[1:])  # another database's own example gets no lift
+    # Without the database asked about (as before), similarity alone decides: the pool's are nearer.
+    plain = retriever.examples("How many singers are there in total?", k=3)
+    assert all(s.example.source == POOL_SOURCE for s in plain)
+    # Excluded (an evaluation's same-database rule) means excluded, own or not.
+    assert all(s.example.db_id != "concert_singer" for s in
+               retriever.examples("How many singers?", k=3, exclude_db="concert_singer", db="concert_singer"))
+
+
+@needs_model
+def test_a_disabled_pool_is_skipped_by_retrieval_and_enabling_restores_it(tmp_path: Path,
+                                                                         store: KnowledgeStore) -> None:
+    from knowledge.retrieval import Retriever
+
+    index_pool(store, write_pool(tmp_path / "p.jsonl.gz", PAIRS))
+    store.upsert([make_example("How many artists are there?", "SELECT count(*) FROM artist", "chinook",
+                               source="cli")])
+    retriever = Retriever(store)
+    assert {s.example.source for s in retriever.examples("How many singers?", k=6)} == {POOL_SOURCE, "cli"}
+    set_pool_enabled(store, False)
+    assert {s.example.source for s in retriever.examples("How many singers?", k=6)} == {"cli"}
+    set_pool_enabled(store, True)
+    assert len(retriever.examples("How many singers?", k=6)) == 6
