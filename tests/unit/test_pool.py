@@ -223,3 +223,46 @@ def test_a_disabled_pool_is_skipped_by_retrieval_and_enabling_restores_it(tmp_pa
     assert {s.example.source for s in retriever.examples("How many singers?", k=6)} == {"cli"}
     set_pool_enabled(store, True)
     assert len(retriever.examples("How many singers?", k=6)) == 6
+
+
+# -- sqlsage knowledge import-pool | pool list|disable|enable -----------------------------------------
+
+
+@needs_model
+def test_the_pool_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                           embedder: MiniLMEmbedder) -> None:
+    from cli.main import main
+
+    monkeypatch.setenv("SQLSAGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SQLSAGE_CACHE_DIR", str(embedder.cache_dir.parent))
+    monkeypatch.setenv("SQLSAGE_POOL_FILE", str(write_pool(tmp_path / "p.jsonl.gz", PAIRS)))
+
+    def run(*argv: str) -> str:
+        assert main(["knowledge", *argv]) == 0
+        return capsys.readouterr().out
+
+    listed = run("pool", "list")
+    assert "indexed:   no" in listed and "enabled:   yes" in listed and "examples:  0" in listed
+    assert "4 pool examples (4 new or changed" in run("import-pool", "--exclude-heldout")  # ship_1 is held out
+    assert "indexed:   yes, without the held-out databases" in run("pool", "list")
+    assert "5 pool examples (1 new or changed" in run("import-pool")  # another version: without exclusions
+    assert "disabled" in run("pool", "disable")
+    listed = run("pool", "list")
+    assert "enabled:   no" in listed and "examples:  5" in listed
+    run("pool", "enable")
+    listed = run("pool", "list")
+    assert "enabled:   yes" in listed and "indexed:   yes\n" in listed
+    write_pool(tmp_path / "p.jsonl.gz", PAIRS[:2])
+    assert "an older version" in run("pool", "list")
+
+
+def test_import_pool_of_a_damaged_file_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    (tmp_path / "p.jsonl.gz").write_bytes(b"nope")
+    monkeypatch.setenv("SQLSAGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SQLSAGE_POOL_FILE", str(tmp_path / "p.jsonl.gz"))
+    assert main(["knowledge", "import-pool"]) == 1
+    err = capsys.readouterr().err
+    assert "error: The example pool" in err and "Traceback" not in err
