@@ -266,3 +266,49 @@ def test_import_pool_of_a_damaged_file_is_one_clear_error(tmp_path: Path, monkey
     assert main(["knowledge", "import-pool"]) == 1
     err = capsys.readouterr().err
     assert "error: The example pool" in err and "Traceback" not in err
+
+
+# -- the product answers as before when the pool or the store fails ------------------------------------
+
+
+@needs_model
+def test_the_assistant_answers_while_a_damaged_pool_fails_beside_it(settings: object, knowledge: object,
+                                                                   tmp_path: Path) -> None:
+    from agent.service import Assistant, start_pool
+    from agent.testing import ScriptedChatModel
+    from core.config import Settings, Techniques
+    from knowledge.retrieval import Retriever
+
+    assert isinstance(settings, Settings) and isinstance(knowledge, Retriever)
+    (tmp_path / "bad.jsonl.gz").write_bytes(gzip.compress(b"{broken\n"))
+    settings = settings.model_copy(update={"pool_file": tmp_path / "bad.jsonl.gz"})
+    indexer = start_pool(settings, knowledge)
+    assert indexer is not None
+    model = ScriptedChatModel().enqueue("```sql\nSELECT COUNT(*) FROM Customer WHERE Country = 'Brazil'\n```")
+    with Assistant.open(settings, llm=model, knowledge=knowledge) as assistant:
+        record = assistant.ask("How many customers are from Brazil?", Techniques(few_shot=2, answer=False))
+    assert indexer.wait(30) and indexer.state == "failed"
+    assert record.ok and record.rows == [[5]]
+    assert "How many customers live in Brazil?" in str(model.history[0])  # the user's own example, first
+
+
+def test_no_pool_is_started_without_a_store_or_with_the_pool_switched_off(settings: object) -> None:
+    from agent.service import start_pool
+    from core.config import Settings
+
+    assert isinstance(settings, Settings)
+    assert start_pool(settings, None) is None
+    assert start_pool(settings.model_copy(update={"pool": False}), object()) is None  # type: ignore[arg-type]
+
+
+def test_a_store_that_cannot_be_opened_is_logged_once_and_ask_goes_on_without_it(
+        settings: object, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import agent.service as service
+
+    def refuse(_: object) -> None:
+        raise PermissionError(13, "Permission denied", "/data/knowledge")
+
+    monkeypatch.setattr(service, "open_knowledge", refuse)
+    with caplog.at_level(logging.WARNING, logger="agent.service"):
+        assert service.open_knowledge_or_none(settings) is None  # type: ignore[arg-type]
+    assert len(caplog.records) == 1 and "Permission denied" in caplog.records[0].getMessage()
