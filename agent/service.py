@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -219,13 +219,15 @@ def open_knowledge_or_none(settings: Settings) -> Retriever | None:
         return None
 
 
-def start_pool(settings: Settings, knowledge: Retriever | None) -> PoolIndexer | None:
+def start_pool(
+    settings: Settings, knowledge: Retriever | None, notify: Callable[[str], None] | None = None
+) -> PoolIndexer | None:
     """Index the example pool in the background unless the store holds it already (the UI and ``sqlsage
     ask`` call this; the first answer never waits for it). The evaluation does not: it must not see its
     held-out databases through the pool. Stop it with ``indexer.stop()`` before closing the store."""
     if knowledge is None or not settings.pool:
         return None
-    return PoolIndexer(knowledge.store, settings.pool_file or bundled_pool_path()).start()
+    return PoolIndexer(knowledge.store, settings.pool_file or bundled_pool_path(), notify=notify).start()
 
 
 def open_checkpointer(where: Settings | Path) -> BaseCheckpointSaver[Any]:

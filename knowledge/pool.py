@@ -154,8 +154,10 @@ class PoolIndexer:
     once, and the assistant answers as it would without the pool. ``line()`` is the progress as one line
     for the CLI and the UI."""
 
-    def __init__(self, store: KnowledgeStore, path: Path, exclude_db_ids: Iterable[str] = ()) -> None:
+    def __init__(self, store: KnowledgeStore, path: Path, exclude_db_ids: Iterable[str] = (),
+                 notify: Callable[[str], None] | None = None) -> None:
         self.store, self.path, self.exclude = store, Path(path), frozenset(exclude_db_ids)
+        self.notify = notify  # given the line as indexing starts, at each quarter, and at the end
         self.done = self.total = 0
         self.state = "idle"  # idle → checking → indexing → ready | stopped | failed
         self.error: str | None = None
@@ -169,8 +171,16 @@ class PoolIndexer:
         return self
 
     def _progress(self, done: int, total: int) -> None:
+        quarter = (lambda n: 4 * n // total) if total else (lambda n: 0)
+        crossed = done == 0 or quarter(done) > quarter(self.done)
         self.done, self.total = done, total
         self.state = "indexing"
+        if crossed and done < total:
+            self._tell()
+
+    def _tell(self) -> None:
+        if self.notify is not None:
+            self.notify(self.line())
 
     def _run(self) -> None:
         try:
@@ -184,12 +194,14 @@ class PoolIndexer:
                 status = pool_status(self.store)
                 self.done = self.total = status.examples
                 self.state = "ready"
-                return
-            report = index_pool(self.store, self.path, self._progress, self._stop, self.exclude)
-            self.state = "ready" if report.complete else "stopped"
+            else:
+                report = index_pool(self.store, self.path, self._progress, self._stop, self.exclude)
+                self.state = "ready" if report.complete else "stopped"
         except Exception as err:  # whatever fails here, the product answers as it did without the pool
             self.state, self.error = "failed", str(err) or type(err).__name__
             log.warning("The example pool is not available (answers go on without it): %s", self.error)
+            return
+        self._tell()
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Wait for the thread; True once it ended."""

@@ -418,7 +418,7 @@ def launch(settings: Settings, starting: EndpointStarter, auth: Credentials | No
     except BaseException:
         starting.close()
         raise
-    indexer = start_pool(settings, knowledge)
+    indexer = start_pool(settings, knowledge, notify=lambda line: print(line, file=sys.stderr, flush=True))
     try:
         tools = ToolRegistry.default(settings.tool_specs)
         with Assistant.open(settings, conversations=True, knowledge=knowledge, tools=tools,
@@ -430,8 +430,6 @@ def launch(settings: Settings, starting: EndpointStarter, auth: Credentials | No
             try:
                 url = serve(app, settings.host, settings.port, auth, concurrency=max(1, settings.parallel_slots))
                 print(f"sqlsage is ready: {url}" + (" (login required)" if auth else ""), flush=True)
-                if indexer is not None:
-                    print(indexer.line(), file=sys.stderr, flush=True)
                 app.block_thread()
             finally:
                 app.close()

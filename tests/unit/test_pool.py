@@ -87,14 +87,15 @@ def test_indexing_reports_progress_and_a_restart_finds_it_done(tmp_path: Path, s
     path = write_pool(tmp_path / "p.jsonl.gz", PAIRS)
     seen: list[tuple[int, int]] = []
     report = index_pool(store, path, progress=lambda done, total: seen.append((done, total)))
+    lines: list[str] = []
     assert report.complete and report.written == 5 and seen[0] == (0, 5) and seen[-1] == (5, 5)
     assert pool_status(store).indexed == report.fingerprint and pool_status(store).examples == 5
 
     calls = embedder.model_calls
     reopened = KnowledgeStore(tmp_path / "kb", embedder)  # a restart: the marker lives in the store
-    indexer = PoolIndexer(reopened, path).start()
+    indexer = PoolIndexer(reopened, path, notify=lines.append).start()
     assert indexer.wait(30) and indexer.state == "ready" and indexer.done == 5
-    assert embedder.model_calls == calls and "5 examples ready" in indexer.line()
+    assert embedder.model_calls == calls and lines == ["Example pool: 5 examples ready."]
     reopened.close()
 
 
@@ -118,6 +119,17 @@ def test_a_stopped_run_records_nothing_and_the_next_one_carries_on(tmp_path: Pat
     assert not report.complete and store.count("example") == 2 and pool_status(store).indexed is None
     again = index_pool(store, path)
     assert again.complete and again.written == 3 and store.count("example") == 5
+
+
+@needs_model
+def test_the_background_line_comes_at_the_start_each_quarter_and_the_end(tmp_path: Path, store: KnowledgeStore,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("knowledge.pool.BATCH", 1)
+    lines: list[str] = []
+    indexer = PoolIndexer(store, write_pool(tmp_path / "p.jsonl.gz", PAIRS[:4]), notify=lines.append).start()
+    assert indexer.wait(30)
+    assert lines == [f"Example pool: indexing {n}/4 in the background…" for n in (0, 1, 2, 3)] + [
+        "Example pool: 4 examples ready."]
 
 
 @needs_model
