@@ -156,7 +156,9 @@ class Retriever:
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         """Everything the store knows about a topic (for the agent's search tool): docs, tables, examples."""
-        hits = [h for kind in ("doc", "schema", "example") for h in self.store.query(kind, query, k=k)]  # type: ignore[arg-type]
+        no_pool = None if pool_enabled(self.store) else {"source": {"$ne": POOL_SOURCE}}
+        hits = [h for kind in ("doc", "schema") for h in self.store.query(kind, query, k=k)]  # type: ignore[arg-type]
+        hits += self.store.query("example", query, k=k, where=no_pool)
         return sorted(hits, key=lambda h: -h.score)[:k]
 
     def remember(self, question: str, sql: str, db: str, source: str, dialect: str = "sqlite") -> str:

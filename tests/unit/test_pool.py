@@ -233,6 +233,7 @@ def test_a_disabled_pool_is_skipped_by_retrieval_and_enabling_restores_it(tmp_pa
     assert {s.example.source for s in retriever.examples("How many singers?", k=6)} == {POOL_SOURCE, "cli"}
     set_pool_enabled(store, False)
     assert {s.example.source for s in retriever.examples("How many singers?", k=6)} == {"cli"}
+    assert {h.item.metadata["source"] for h in retriever.search("How many singers?", k=6)} == {"cli"}
     set_pool_enabled(store, True)
     assert len(retriever.examples("How many singers?", k=6)) == 6
 
