@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -27,6 +28,7 @@ from core.errors import SqlsageError, UserInputError
 from core.guard import check_sql
 from core.prompt_sets import prompt_set
 from knowledge.embeddings import MiniLMEmbedder
+from knowledge.pool import PoolIndexer, bundled_pool_path
 from knowledge.retrieval import Retriever
 from knowledge.store import KnowledgeStore
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from agent.state import AgentState
     from tools.registry import ToolRegistry
 
+log = logging.getLogger(__name__)
 SUBGRAPH_NODES = frozenset({"candidate"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -215,6 +218,27 @@ def open_knowledge(settings: Settings) -> Retriever:
         client = open_chroma_client(settings.chroma_url)
         return Retriever(KnowledgeStore(None, MiniLMEmbedder(settings.cache_dir / "embeddings"), client=client))
     return Retriever.open(settings.data_dir, settings.cache_dir)
+
+
+def open_knowledge_or_none(settings: Settings) -> Retriever | None:
+    """The knowledge store, or None (logged) when it cannot be opened: ``sqlsage ask`` then answers as it
+    would without one, with no retrieval techniques and no example pool."""
+    try:
+        return open_knowledge(settings)
+    except Exception as err:  # chromadb's and the file system's errors alike: the store is an extra here
+        log.warning("The knowledge store cannot be opened (answering without it): %s", err)
+        return None
+
+
+def start_pool(
+    settings: Settings, knowledge: Retriever | None, notify: Callable[[str], None] | None = None
+) -> PoolIndexer | None:
+    """Index the example pool in the background unless the store holds it already (the UI and ``sqlsage
+    ask`` call this; the first answer never waits for it). The evaluation does not: it must not see its
+    held-out databases through the pool. Stop it with ``indexer.stop()`` before closing the store."""
+    if knowledge is None or not settings.pool:
+        return None
+    return PoolIndexer(knowledge.store, settings.pool_file or bundled_pool_path(), notify=notify).start()
 
 
 def open_checkpointer(where: Settings | Path) -> BaseCheckpointSaver[Any]:

@@ -7,7 +7,7 @@ import json
 import sys
 
 from agent.model_files import ensure_model_file
-from agent.service import Assistant, clean_question
+from agent.service import Assistant, clean_question, open_knowledge_or_none, start_pool
 from cli.options import EXIT_FAILED, EXIT_OK, add_common, format_table, settings_from
 from core.db import Database, QueryError
 from core.guard import UnsafeSQLError
@@ -19,8 +19,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
     clean_question(args.question, settings.max_question_chars)  # before any server starts
     if args.no_answer:
         settings = settings.model_copy(update={"techniques": settings.techniques.model_copy(update={"answer": False})})
-    with Assistant.open(settings, tools=ToolRegistry.default(settings.tool_specs)) as assistant:
-        record = assistant.ask(args.question)
+    # the likeliest mistake first, before the knowledge store opens and the pool starts indexing
+    Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes).close()
+    knowledge = open_knowledge_or_none(settings)
+    indexer = None
+    try:
+        tools = ToolRegistry.default(settings.tool_specs)
+        with Assistant.open(settings, knowledge=knowledge, tools=tools) as assistant:
+            indexer = start_pool(settings, knowledge)  # in the background: the answer does not wait for it
+            record = assistant.ask(args.question)
+    finally:
+        if indexer is not None:
+            indexer.stop()  # after the batch in hand; what is done stays done, the rest comes next time
+            print(indexer.line(), file=sys.stderr)
+        if knowledge is not None:
+            knowledge.close()
     if args.json:
         print(json.dumps(record.to_dict(), ensure_ascii=False, default=str))
     else:

@@ -1,9 +1,10 @@
-"""``sqlsage knowledge add|list|remove|rebuild|import-spider``."""
+"""``sqlsage knowledge add|list|remove|rebuild|import-spider|import-pool|pool list|disable|enable``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from evals.dataset import heldout_db_ids
 from knowledge.docs import description_items, markdown_chunks
 from knowledge.examples import read_spider
 from knowledge.indexing import index_database
+from knowledge.pool import bundled_pool_path, index_pool, is_current, pool_status, set_pool_enabled
 from knowledge.retrieval import Retriever
 from knowledge.store import KINDS
 
@@ -56,6 +58,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     imp.add_argument("--exclude-heldout", action="store_true", help="leave out the evaluation's held-out databases")
     add_common(imp)
     imp.set_defaults(func=cmd_import_spider)
+
+    imp_pool = actions.add_parser("import-pool", help="index the shipped example pool now, in the foreground "
+                                  "(the UI and `sqlsage ask` otherwise do it in the background on first use)")
+    imp_pool.add_argument("--exclude-heldout", action="store_true",
+                          help="leave out the evaluation's held-out databases")
+    add_common(imp_pool)
+    imp_pool.set_defaults(func=cmd_import_pool)
+
+    pool = actions.add_parser("pool", help="the shipped example pool (Spider's training pairs)")
+    pool_actions = pool.add_subparsers(dest="pool_action", required=True)
+    for name, func, text in (("list", cmd_pool_list, "whether the pool is indexed and enabled, and its size"),
+                             ("disable", cmd_pool_disable, "retrieval skips pool examples (kept in the store)"),
+                             ("enable", cmd_pool_enable, "retrieval uses pool examples again")):
+        action = pool_actions.add_parser(name, help=text)
+        add_common(action)
+        action.set_defaults(func=func)
 
 
 def _open(args: argparse.Namespace) -> tuple[Settings, Retriever]:
@@ -130,3 +148,64 @@ def cmd_import_spider(args: argparse.Namespace) -> int:
     retriever.close()
     print(f"{len(items)} examples ({changed} new or changed) in {time.monotonic() - began:.1f}s")
     return 0
+
+
+def _pool_file(settings: Settings) -> Path:
+    return settings.pool_file or bundled_pool_path()
+
+
+def cmd_import_pool(args: argparse.Namespace) -> int:
+    settings, retriever = _open(args)
+    exclude = heldout_db_ids() if args.exclude_heldout else frozenset()
+    began = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rexample pool: {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
+
+    try:
+        report = index_pool(retriever.store, _pool_file(settings), progress, exclude_db_ids=exclude)
+    finally:
+        retriever.close()
+    print(file=sys.stderr)
+    print(f"{report.examples} pool examples ({report.written} new or changed, {report.removed} removed) "
+          f"in {time.monotonic() - began:.1f}s")
+    return 0
+
+
+def cmd_pool_list(args: argparse.Namespace) -> int:
+    settings, retriever = _open(args)
+    try:
+        status = pool_status(retriever.store)
+        path = _pool_file(settings)
+        indexed = "no"
+        if is_current(retriever.store, path):
+            indexed = "yes"
+        elif is_current(retriever.store, path, heldout_db_ids()):
+            indexed = "yes, without the held-out databases (the UI and `ask` add them on next use)"
+        elif status.indexed:
+            indexed = "an older version (re-indexed on next use)"
+    finally:
+        retriever.close()
+    print(f"pool file: {path}")
+    print(f"indexed:   {indexed}")
+    print(f"enabled:   {'yes' if status.enabled else 'no (retrieval skips it)'}")
+    print(f"examples:  {status.examples:,}")
+    return 0
+
+
+def _set_enabled(args: argparse.Namespace, enabled: bool) -> int:
+    _, retriever = _open(args)
+    try:
+        set_pool_enabled(retriever.store, enabled)
+    finally:
+        retriever.close()
+    print("example pool " + ("enabled" if enabled else "disabled: retrieval skips its examples"))
+    return 0
+
+
+def cmd_pool_disable(args: argparse.Namespace) -> int:
+    return _set_enabled(args, False)
+
+
+def cmd_pool_enable(args: argparse.Namespace) -> int:
+    return _set_enabled(args, True)

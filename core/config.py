@@ -198,6 +198,12 @@ class Settings(BaseSettings):
     conversations_url: SecretStr | None = Field(None, description="PostgreSQL URL for LangGraph's checkpointer")
     chroma_url: str | None = Field(None, description="a Chroma server (http://host:port) for the knowledge store")
 
+    # The example pool (Spider's training pairs, shipped in the package), indexed in the background on
+    # first use by the UI and `sqlsage ask`; `sqlsage knowledge pool disable` keeps it out of retrieval.
+    pool: bool = Field(True, description="index the example pool into the knowledge store on first use")
+    pool_file: Path | None = Field(None, description="another pool file (gzip'd JSONL of question, query, "
+                                   "db_id); default: the one shipped in the package")
+
     # Where things live.
     data_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"))
     cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))

@@ -16,7 +16,7 @@ from agent.service import open_knowledge
 from core.config import Endpoint, Settings, Techniques
 from core.db import db_key
 from core.errors import SqlsageError
-from evals.dataset import load_questions, select
+from evals.dataset import heldout_db_ids, load_questions, select
 from evals.ladder import REFERENCE, resolve, validate
 from evals.ragas_metrics import Embedder, build_metrics, evaluate_ragas, judge_llm, ragas_embeddings
 from evals.report import ConfigSummary, ReportFiles, write_reports
@@ -95,7 +95,9 @@ def evaluate(
     test), RAGAS needs ``judge``. ``embedder`` defaults to the offline MiniLM embedder.
 
     The retrieval techniques need a knowledge store: ``knowledge``, or with ``request.knowledge`` the
-    one under the data folder. Examples from the databases being evaluated are never retrieved.
+    one under the data folder. Examples from the databases being evaluated, and from the held-out
+    databases, are never retrieved; the example pool is not indexed by an evaluation (see
+    ``agent.service.start_pool``), so it cannot bring them in.
     """
     configs = resolve_configs(request.configs, request.ragas, request.reference)
     questions = select(
@@ -113,7 +115,10 @@ def evaluate(
         if opened_knowledge:
             knowledge = open_knowledge(settings)
         if knowledge is not None:
-            knowledge.excluded_dbs = knowledge.excluded_dbs | {db_key(q.db_url) for q in questions}
+            # Neither the databases asked about nor the held-out ones (a store the UI filled holds the whole
+            # shipped pool, held-out databases included). The evaluation never indexes the pool itself.
+            knowledge.excluded_dbs = (knowledge.excluded_dbs | heldout_db_ids()
+                                      | {db_key(q.db_url) for q in questions})
         if llm is None:
             endpoint, server = open_endpoint(settings)
             llm = build_chat_model(settings, endpoint)

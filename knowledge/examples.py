@@ -11,6 +11,13 @@ from pathlib import Path
 from core.sqlshape import hardness, sql_skeleton
 from knowledge.store import Item
 
+POOL_SOURCE = "pool"  # the shipped example pool (knowledge.pool)
+
+
+def is_imported(source: str) -> bool:
+    """An example that came from a file (the shipped pool, ``import-spider``), not from a person's say-so."""
+    return source == POOL_SOURCE or source.startswith("spider:")
+
 
 @dataclass(frozen=True)
 class Example:
@@ -20,6 +27,11 @@ class Example:
     hardness: str
     skeleton: str
     source: str = "user"
+
+    @property
+    def own(self) -> bool:
+        """Confirmed by a user (thumbs up, a correction, ``knowledge add``)."""
+        return not is_imported(self.source)
 
 
 def example_id(db_id: str, question: str, sql: str) -> str:
@@ -42,10 +54,16 @@ def as_example(item: Item) -> Example:
                    str(m.get("skeleton", "")), str(m.get("source", "")))
 
 
-def read_spider(path: Path, exclude_db_ids: Iterable[str] = ()) -> Iterator[Item]:
-    """Examples from a Spider-format file (a JSON list of {db_id, question, query})."""
+def spider_items(rows: Iterable[dict[str, str]], source: str, exclude_db_ids: Iterable[str] = ()) -> Iterator[Item]:
+    """Examples from Spider-format rows ({db_id, question, query}), leaving out ``exclude_db_ids``."""
     excluded = set(exclude_db_ids)
-    for row in json.loads(Path(path).read_text(encoding="utf-8")):
+    for row in rows:
         if row["db_id"] in excluded:
             continue
-        yield make_example(row["question"], row["query"], row["db_id"], source=f"spider:{Path(path).name}")
+        yield make_example(row["question"], row["query"], row["db_id"], source=source)
+
+
+def read_spider(path: Path, exclude_db_ids: Iterable[str] = ()) -> Iterator[Item]:
+    """Examples from a Spider-format file (a JSON list of {db_id, question, query})."""
+    rows = json.loads(Path(path).read_text(encoding="utf-8"))
+    return spider_items(rows, f"spider:{Path(path).name}", exclude_db_ids)

@@ -12,7 +12,8 @@ from typing import Any
 from core.db import Schema
 from core.sqlshape import sql_skeleton
 from knowledge.embeddings import MiniLMEmbedder
-from knowledge.examples import Example, as_example, make_example
+from knowledge.examples import POOL_SOURCE, Example, as_example, make_example
+from knowledge.pool import pool_enabled
 from knowledge.store import Hit, KnowledgeStore
 
 EXAMPLE_POOL = 40  # nearest questions considered before re-ranking
@@ -83,11 +84,20 @@ class Retriever:
 
     def examples(
         self, question: str, k: int, exclude_db: str | None = None, draft_sql: str | None = None,
-        prefer_hardness: str | None = None,
+        prefer_hardness: str | None = None, db: str | None = None,
     ) -> list[ScoredExample]:
+        """The ``k`` examples for ``question``: nearest questions, re-ranked by the draft's skeleton. The
+        user's own examples for ``db`` (the database asked about) come first, however many pool examples
+        are nearer: the pool is Spider's, the user's are confirmed on this very database. Pool examples
+        are left out while the pool is disabled (``sqlsage knowledge pool disable``)."""
         excluded = sorted(self.excluded_dbs | ({exclude_db} if exclude_db else set()))
-        where = {"db_id": {"$nin": excluded}} if excluded else None
+        no_pool = [] if pool_enabled(self.store) else [{"source": {"$ne": POOL_SOURCE}}]
+        where = _all_of(([{"db_id": {"$nin": excluded}}] if excluded else []) + no_pool)
         hits = self.store.query("example", question, k=EXAMPLE_POOL, where=where)
+        if db is not None and db not in excluded:  # the own ones may be far down a large pool: asked apart
+            mine = self.store.query("example", question, k=EXAMPLE_POOL,
+                                    where=_all_of([{"db_id": db}, {"source": {"$ne": POOL_SOURCE}}]))
+            hits = list({h.item.id: h for h in hits + mine}.values())
         draft_skeleton = _skeleton_tokens(sql_skeleton(draft_sql)) if draft_sql else None
         scored = []
         for hit in hits:
@@ -98,7 +108,8 @@ class Retriever:
                     draft_skeleton, _skeleton_tokens(example.skeleton)
                 )
             scored.append(ScoredExample(example, round(score, 4)))
-        scored.sort(key=lambda s: (prefer_hardness is not None and s.example.hardness == prefer_hardness, s.score),
+        scored.sort(key=lambda s: (db is not None and s.example.own and s.example.db_id == db,
+                                   prefer_hardness is not None and s.example.hardness == prefer_hardness, s.score),
                     reverse=True)
         seen, chosen = set(), []
         for s in scored:
@@ -145,7 +156,9 @@ class Retriever:
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         """Everything the store knows about a topic (for the agent's search tool): docs, tables, examples."""
-        hits = [h for kind in ("doc", "schema", "example") for h in self.store.query(kind, query, k=k)]  # type: ignore[arg-type]
+        no_pool = None if pool_enabled(self.store) else {"source": {"$ne": POOL_SOURCE}}
+        hits = [h for kind in ("doc", "schema") for h in self.store.query(kind, query, k=k)]  # type: ignore[arg-type]
+        hits += self.store.query("example", query, k=k, where=no_pool)
         return sorted(hits, key=lambda h: -h.score)[:k]
 
     def remember(self, question: str, sql: str, db: str, source: str, dialect: str = "sqlite") -> str:
@@ -156,6 +169,13 @@ class Retriever:
 
     def forget_values(self, db: str) -> None:
         self._values.pop(db, None)
+
+
+def _all_of(filters: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Chroma's ``where`` for all of ``filters`` (its ``$and`` needs two or more)."""
+    if not filters:
+        return None
+    return filters[0] if len(filters) == 1 else {"$and": filters}
 
 
 def link_tables(schema: Schema, ranked: list[tuple[str, float]], must: set[str], k: int) -> set[str]:

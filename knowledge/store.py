@@ -249,11 +249,17 @@ class KnowledgeStore:
             hits.append(Hit(Item(id_, kind, doc or "", _public_metadata(meta)), score))
         return hits
 
-    def get(self, kind: Kind, where: dict[str, Any] | None = None, limit: int | None = None) -> list[Item]:
-        """Items of ``kind`` (optionally filtered by ``where``, at most ``limit``)."""
+    def get(
+        self, kind: Kind, where: dict[str, Any] | None = None, limit: int | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[Item]:
+        """Items of ``kind`` (optionally only those of ``ids``, filtered by ``where``, at most ``limit``)."""
         kind = _check_kind(kind)
         col = self._collection(kind)
-        res = col.get(where=where or None, limit=limit, include=["documents", "metadatas"])
+        if ids is not None and len(ids) == 0:
+            return []
+        res = col.get(ids=list(ids) if ids is not None else None, where=where or None, limit=limit,
+                      include=["documents", "metadatas"])
         n = len(res["ids"])
         raw_docs, raw_metas = res["documents"], res["metadatas"]
         docs: list[str | None] = list(raw_docs) if raw_docs is not None else [None] * n
@@ -265,3 +271,15 @@ class KnowledgeStore:
 
     def count(self, kind: Kind) -> int:
         return self._collection(kind).count()
+
+    def marks(self, kind: Kind) -> dict[str, MetadataValue]:
+        """The notes kept on ``kind``'s collection (e.g. which example pool is indexed), besides its kind."""
+        stored = self._collection(kind).metadata or {}
+        return {k: v for k, v in stored.items() if k != "kind"}
+
+    def mark(self, kind: Kind, **values: MetadataValue | None) -> None:
+        """Set (a value) or clear (None) notes on ``kind``'s collection. They live in the store itself, so a
+        restart, another worker on the same Chroma server or a copied data folder all see them."""
+        col = self._collection(kind)
+        merged = {**(col.metadata or {}), **values, "kind": kind}
+        col.modify(metadata={k: v for k, v in merged.items() if v is not None})

@@ -6,13 +6,14 @@ runs at import, and gradio itself is only imported inside the factory, after ana
 """
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from agent import waiting
 from agent.llm import EndpointStarter
-from agent.service import Assistant, open_knowledge
+from agent.service import Assistant, open_knowledge, start_pool
 from core.config import Settings
 from tools.registry import ToolRegistry
 from ui import charts
@@ -67,8 +68,12 @@ def build_app(
     history: HistoryStore | None = None,
     pool: AssistantPool | None = None,
     trace_dir: Path | None = None,
+    background: Callable[[], tuple[str, bool]] | None = None,
 ) -> Any:
     """The Gradio Blocks app for ``assistant`` (the default of every browser session).
+
+    ``background`` reports work going on behind the answers (indexing the example pool): a status line,
+    and whether it is still going; the page shows the line and refreshes it until the work is done.
 
     ``history`` defaults to ``<data_dir>/ui.sqlite`` and ``pool`` to one over ``assistant``; pass your own to
     close them yourself (``launch`` does). Call ``app.queue(...)`` before launching (``serve`` does).
@@ -97,6 +102,16 @@ def build_app(
         techniques = gr.State(assistant.settings.techniques.model_dump())
 
         header = gr.Markdown(f"**sqlsage** · asking **{short_url(assistant.deps.db.display_url)}**", elem_id="header")
+        if background is not None:
+            background_line, busy = background()
+            background_status = gr.Markdown(background_line, elem_id="background-status")
+            ticker = gr.Timer(2.0, active=busy)
+
+            def on_tick() -> tuple[str, Any]:
+                line, still = background()
+                return line, gr.Timer(active=still)
+
+            ticker.tick(on_tick, None, [background_status, ticker], show_progress="hidden")
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Chat", id="chat", elem_id="tab-chat"):
                 with gr.Row(equal_height=False):
@@ -403,13 +418,15 @@ def launch(settings: Settings, starting: EndpointStarter, auth: Credentials | No
     except BaseException:
         starting.close()
         raise
+    indexer = start_pool(settings, knowledge, notify=lambda line: print(line, file=sys.stderr, flush=True))
     try:
         tools = ToolRegistry.default(settings.tool_specs)
         with Assistant.open(settings, conversations=True, knowledge=knowledge, tools=tools,
                             starting=starting) as assistant, \
                 HistoryStore(settings.data_dir / "ui.sqlite") as history:
             pool = AssistantPool(assistant)
-            app = build_app(assistant, history=history, pool=pool)
+            background = (lambda: (indexer.line(), indexer.busy)) if indexer is not None else None
+            app = build_app(assistant, history=history, pool=pool, background=background)
             try:
                 url = serve(app, settings.host, settings.port, auth, concurrency=max(1, settings.parallel_slots))
                 print(f"sqlsage is ready: {url}" + (" (login required)" if auth else ""), flush=True)
@@ -420,4 +437,6 @@ def launch(settings: Settings, starting: EndpointStarter, auth: Credentials | No
                 app.sqlsage_controller.close()
     finally:
         starting.close()
+        if indexer is not None:
+            indexer.stop()
         knowledge.close()

@@ -77,7 +77,7 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if k:
         examples = knowledge.examples(
             question, k=k, exclude_db=None if t.same_db_examples else db.key,
-            draft_sql=draft if t.hyde else None, prefer_hardness=predicted,
+            draft_sql=draft if t.hyde else None, prefer_hardness=predicted, db=db.key,
         )
         output["examples"] = describe(examples)
 

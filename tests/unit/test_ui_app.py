@@ -59,6 +59,21 @@ def test_build_app_serves_the_page_offline(settings: Settings, monkeypatch: pyte
             app.sqlsage_controller.history.close()
 
 
+def test_the_page_shows_the_background_work_line(settings: Settings) -> None:
+    from ui.app import build_app, serve
+
+    with Assistant.open(settings, llm=ScriptedChatModel(), conversations=True) as assistant:
+        app = build_app(assistant, background=lambda: ("Example pool: indexing 256/6,896 in the background…", True))
+        try:
+            url = serve(app, port=free_port(), block=False)
+            with urllib.request.urlopen(url + "/config", timeout=30) as resp:
+                config = resp.read().decode("utf-8")
+            assert '"background-status"' in config and "indexing 256/6,896" in config
+        finally:
+            app.close()
+            app.sqlsage_controller.history.close()
+
+
 @pytest.mark.slow
 def test_sqlsage_ui_prints_its_url_and_requires_the_login(tmp_path: Path, chinook_copy: Path) -> None:
     port = free_port()
