@@ -16,8 +16,8 @@ from evals.ladder import CONFIGS
     [
         ({"escalate": True}, "escalate has nothing to escalate to: turn on few_shot"),
         ({"escalate": True, "repair": True, "cot": True}, "escalate has nothing to escalate to"),
-        ({"first_try_examples": 2}, "first_try_examples does nothing without escalate: turn escalate on"),
-        ({"first_try_examples": 2, "few_shot": 4}, "first_try_examples does nothing without escalate"),
+        ({"first_try_examples": 3}, "first_try_examples does nothing without escalate: turn escalate on"),
+        ({"first_try_examples": 3, "few_shot": 4}, "first_try_examples does nothing without escalate"),
         ({"escalate_check": 2, "self_consistency": 4}, "escalate_check does nothing without escalate"),
         ({"escalate_min_logprob": -1.0}, "escalate_min_logprob does nothing without escalate"),
         ({"sc_repair_each": True}, "sc_repair_each does nothing with one candidate: set self_consistency to 2"),
@@ -80,3 +80,13 @@ def test_every_rung_of_the_ladder_is_accepted(name: str) -> None:
 )
 def test_retrieves(switches: dict[str, Any], expected: bool) -> None:
     assert Techniques(**switches).retrieves() is expected
+
+
+@pytest.mark.parametrize("switch, off", [("escalate", False), ("self_consistency", 1), ("few_shot", 0),
+                                         ("hyde", False), ("values", False), ("first_try_examples", 0)])
+def test_turning_one_default_off_is_accepted(monkeypatch: pytest.MonkeyPatch, switch: str, off: Any) -> None:
+    # The product's defaults turn escalation on with two first-try examples; a user who unticks one
+    # switch in the settings form must not be told to zero its sub-settings too.
+    for name in Techniques.model_fields:
+        monkeypatch.delenv(f"SQLSAGE_TECH_{name.upper()}", raising=False)
+    assert getattr(Techniques(**{switch: off}), switch) == off
