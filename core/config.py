@@ -117,11 +117,16 @@ class Techniques(BaseSettings):
         with ``changes`` on top: the base of the ladder's rungs and of the logic tests."""
         return cls(**{**MINIMAL, **changes})
 
+    def retrieval_switches(self) -> list[str]:
+        """The retrieval switches that are on: those that need the knowledge store."""
+        on = [name for name in ("few_shot", "values", "schema_linking", "hyde", "difficulty", "prompt_budget")
+              if getattr(self, name)]
+        return on + (["first_try_examples"] if self.escalate and self.first_try_examples else [])
+
     def retrieves(self) -> bool:
         """Whether a retrieval technique is on (with a knowledge store to draw from, the question goes
         through ``retrieve``)."""
-        return bool(self.few_shot or self.values or self.schema_linking or self.hyde or self.difficulty
-                    or self.prompt_budget or (self.escalate and self.first_try_examples))
+        return bool(self.retrieval_switches())
 
     @model_validator(mode="after")
     def _no_switch_that_does_nothing(self) -> Techniques:

@@ -22,6 +22,10 @@ def gather_context(state: AgentState, runtime: Runtime[RunContext]) -> dict[str,
     style = prompts_of(ctx).style
     text = schema.render(sample_rows=t.sample_rows, style=style)
     extra: dict[str, Any] = {}
+    if t.retrieves() and ctx.deps.knowledge is None:
+        # The defaults turn retrieval on; a user without a store should see why no example came.
+        extra["skipped"] = ("no knowledge store is open: answered without the retrieval techniques "
+                            f"({', '.join(t.retrieval_switches())})")
     if t.prompt_budget and t.sample_rows and not wants_retrieval(runtime):
         # Without the knowledge store only the sample rows can go (retrieval cuts tables too).
         if prompt_tokens(state, ctx, text, "") > t.prompt_budget:

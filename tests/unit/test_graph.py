@@ -233,3 +233,22 @@ def test_sql_calls_stop_when_the_fenced_block_closes(settings: Settings) -> None
     assert record.ok and record.rows == [[275]]
     assert model.kwargs_history[0]["stop"] == ["\n```\n"]
     assert "because" not in (record.trace[1].model_output or "")  # the prose was never decoded
+
+
+def test_the_default_stack_without_a_store_answers_and_says_what_it_skipped(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in Techniques.model_fields:  # the product's defaults, not the unit tests' minimal ones
+        monkeypatch.delenv(f"SQLSAGE_TECH_{name.upper()}", raising=False)
+    settings = settings.model_copy(update={"techniques": Techniques()})
+    assert settings.techniques.escalate and settings.techniques.few_shot
+    # a first try that returns no rows escalates to the samples; their vote picks the answer
+    assistant, model = open_with(settings, sql_reply("SELECT Name FROM Artist WHERE Name = 'nobody'"),
+                                 *[sql_reply("SELECT COUNT(*) FROM Artist")] * 4, "There are 275 artists.")
+    with assistant:
+        record = assistant.ask("How many artists are there?")
+    assert record.ok, record.error
+    assert record.rows == [[275]]
+    assert "retrieve" not in nodes(record)
+    skipped = record.trace[0].output["skipped"]
+    assert "no knowledge store" in skipped and "few_shot" in skipped and "values" in skipped
