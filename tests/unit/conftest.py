@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from core.config import MINIMAL, Settings
+
+if TYPE_CHECKING:
+    from knowledge.embeddings import MiniLMEmbedder
+    from knowledge.store import KnowledgeStore
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +23,24 @@ def minimal_techniques(monkeypatch: pytest.MonkeyPatch) -> None:
     defaults have tests of their own, which clear these (test_eval_ladder, test_default_stack)."""
     for switch, value in MINIMAL.items():
         monkeypatch.setenv(f"SQLSAGE_TECH_{switch.upper()}", str(value).lower())
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> MiniLMEmbedder:
+    """The offline MiniLM embedder; one ONNX cache a session (the graph is built once)."""
+    from knowledge.embeddings import MiniLMEmbedder  # only the tests that use it pay for its import
+
+    return MiniLMEmbedder(cache_dir=tmp_path_factory.getbasetemp() / "onnx_cache")
+
+
+@pytest.fixture
+def store(tmp_path: Path, embedder: MiniLMEmbedder) -> Iterator[KnowledgeStore]:
+    """An empty on-disk knowledge store."""
+    from knowledge.store import KnowledgeStore
+
+    s = KnowledgeStore(tmp_path / "kb", embedder)
+    yield s
+    s.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import importlib.util
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,18 +42,6 @@ def write_pool(path: Path, pairs: list[dict[str, str]]) -> Path:
     with gzip.open(path, "wt", encoding="utf-8") as out:
         out.writelines(json.dumps(p) + "\n" for p in pairs)
     return path
-
-
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> MiniLMEmbedder:
-    return MiniLMEmbedder(cache_dir=tmp_path_factory.getbasetemp() / "onnx_cache")
-
-
-@pytest.fixture
-def store(tmp_path: Path, embedder: MiniLMEmbedder) -> Iterator[KnowledgeStore]:
-    s = KnowledgeStore(tmp_path / "kb", embedder)
-    yield s
-    s.close()
 
 
 def test_the_shipped_pool_holds_spiders_training_pairs_and_its_notice() -> None:

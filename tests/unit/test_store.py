@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,19 +32,6 @@ EXAMPLES = [
     Item("car-1", "example", "How many car makers are there?", {"db_id": "car_1", "hard": True}),
     Item("wx-1", "example", "What is the average rainfall in Paris?", {"db_id": "weather", "score": 0.5}),
 ]
-
-
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> MiniLMEmbedder:
-    # One ONNX cache per test session (shared with test_embeddings.py): the graph is built once.
-    return MiniLMEmbedder(cache_dir=tmp_path_factory.getbasetemp() / "onnx_cache")
-
-
-@pytest.fixture
-def store(tmp_path: Path, embedder: MiniLMEmbedder) -> Iterator[KnowledgeStore]:
-    s = KnowledgeStore(tmp_path / "kb", embedder)
-    yield s
-    s.close()
 
 
 def test_sanitize_metadata() -> None:
