@@ -12,10 +12,20 @@ import pytest
 
 from agent import model_files
 from agent.llm_server import LocalServer
-from core.config import Endpoint, Settings, bundled_database_path
+from core.config import MINIMAL, Endpoint, Settings, bundled_database_path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test runs the minimal techniques (one zero-shot call with repair: see ``core.config.MINIMAL``)
+    unless it asks for more: scripted tests script every model call, and real-model tests were sized for
+    one. Set in the environment, as a user would set them, before any test module is imported, so that
+    module constants, module-scoped fixtures and the CLI subprocesses all start from them. The product's
+    defaults have tests of their own, which clear these (test_eval_ladder, test_graph, test_techniques)."""
+    for switch, value in MINIMAL.items():
+        os.environ[f"SQLSAGE_TECH_{switch.upper()}"] = str(value).lower()
 
 
 class RealModelRefused(BaseException):

@@ -1,4 +1,4 @@
-"""Fixtures of the unit tests: the minimal techniques, and a real on-disk knowledge store (offline embeddings)."""
+"""Fixtures of the unit tests: a real on-disk knowledge store (offline embeddings) and its parts."""
 
 from __future__ import annotations
 
@@ -8,21 +8,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from core.config import MINIMAL, Settings
+from core.config import Settings
 
 if TYPE_CHECKING:
     from knowledge.embeddings import MiniLMEmbedder
     from knowledge.store import KnowledgeStore
-
-
-@pytest.fixture(autouse=True)
-def minimal_techniques(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Logic tests script every model call, so they run the minimal techniques (one zero-shot call with
-    repair) unless they ask for more. Through the environment, as a user would set them, so that
-    ``Techniques(few_shot=2)`` and a ``Settings()`` built anywhere both start from them. The product's
-    defaults have tests of their own, which clear these (test_eval_ladder, test_default_stack)."""
-    for switch, value in MINIMAL.items():
-        monkeypatch.setenv(f"SQLSAGE_TECH_{switch.upper()}", str(value).lower())
 
 
 @pytest.fixture(scope="module")
