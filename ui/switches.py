@@ -29,6 +29,10 @@ class Switch:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[Any, ...] = ()
+    # A number that may be unset (None): shown as a text box, where empty means unset. A number box
+    # cannot be empty: it would send 0, a real value (``escalate_min_logprob=0`` escalates nearly every
+    # question, and without escalate it is refused).
+    optional: bool = False
 
 
 def _label(name: str) -> str:
@@ -49,6 +53,7 @@ def switches(model: type[BaseModel] = Techniques) -> list[Switch]:
     out = []
     for name, field in model.model_fields.items():
         annotation = _unwrap_optional(field.annotation)
+        optional = annotation is not field.annotation
         minimum = maximum = None
         for meta in field.metadata:
             for attr in ("ge", "gt"):
@@ -59,7 +64,9 @@ def switches(model: type[BaseModel] = Techniques) -> list[Switch]:
                     maximum = getattr(meta, attr)
         common = {"name": name, "default": field.get_default(call_default_factory=True), "label": _label(name),
                   "help": field.description or ""}
-        if annotation is bool:
+        if optional and annotation in (int, float):
+            out.append(Switch(kind="text", optional=True, **common))
+        elif annotation is bool:
             out.append(Switch(kind="bool", **common))
         elif annotation is int:
             out.append(Switch(kind="int", minimum=minimum, maximum=maximum, **common))
@@ -84,6 +91,8 @@ def techniques_from_form(items: Sequence[Switch], values: Sequence[Any], base: T
             value = int(value)
         if switch.kind in ("int", "float") and value is None:
             value = switch.default
+        if switch.optional and (value is None or not str(value).strip()):
+            value = None  # an empty box: unset
         data[switch.name] = value
     try:
         return Techniques.model_validate(data)

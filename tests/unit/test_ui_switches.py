@@ -59,3 +59,20 @@ def test_a_switch_that_would_do_nothing_is_refused_with_the_one_to_turn_on() -> 
     # the combination's error has no field of its own: no empty "': '" before it
     assert str(caught.value) == ("Invalid technique settings: Value error, sc_repair_each does nothing with one "
                                  "candidate: set self_consistency to 2 or more")
+
+
+def test_an_optional_number_is_a_text_box_whose_empty_value_is_unset() -> None:
+    items = switches()
+    by_name = {s.name: s for s in items}
+    assert by_name["escalate_min_logprob"].kind == "text" and by_name["escalate_min_logprob"].optional
+    values = current_values(Techniques(), items)
+    at = [s.name for s in items].index("escalate_min_logprob")
+    values[at] = ""  # the box as shown for None
+    assert techniques_from_form(items, values).escalate_min_logprob is None
+    escalating = current_values(Techniques(escalate=True, self_consistency=2), items)
+    escalating[at] = "-0.5"
+    assert techniques_from_form(items, escalating).escalate_min_logprob == -0.5
+    # the whole form, as shown, applied unchanged, gives back what it showed, escalate on or off
+    for shown in (Techniques(), Techniques(escalate=False)):
+        form = ["" if v is None and s.optional else v for s, v in zip(items, current_values(shown, items), strict=True)]
+        assert techniques_from_form(items, form) == shown
