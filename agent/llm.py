@@ -9,6 +9,7 @@ and reports the tokens used.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -40,6 +41,8 @@ from agent.streamed import (
 from agent.trace import StepTimer
 from core.config import Endpoint, Settings
 from core.errors import LLMUnavailable
+
+log = logging.getLogger(__name__)
 
 
 def start_local_server(settings: Settings) -> LocalServer:
@@ -223,8 +226,18 @@ def call_many(llm: BaseChatModel, messages: list[BaseMessage], n: int, **kwargs:
     """N completions of one prompt in one request (``n``): the server reads the prompt once and
     decodes the samples side by side in its parallel slots. Usage is reported once for the request."""
     began = time.monotonic()
-    with _told_as_unavailable(llm):
-        result = llm.generate([messages], n=n, **kwargs)
+    try:
+        with _told_as_unavailable(llm):
+            result = llm.generate([messages], n=n, **kwargs)
+    except LLMUnavailable as err:
+        if n == 1 or not isinstance(err.__cause__, openai.BadRequestError):
+            raise
+        # llama.cpp refuses more samples than it has parallel slots (a server started with fewer, or an
+        # external one), and some servers know no ``n``: ask for the samples one request each (the
+        # server's prompt cache keeps the repeats cheap). A request bad for another reason fails again,
+        # alone, and that error is the one told.
+        log.warning("The model server refused %d samples in one request (%s); asking one at a time.", n, err)
+        return [reply for _ in range(n) for reply in call_many(llm, messages, 1, **kwargs)]
     seconds = time.monotonic() - began
     replies = []
     for i, generation in enumerate(result.generations[0]):

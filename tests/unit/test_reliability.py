@@ -16,10 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
+import openai
 import pytest
 from langchain_core.messages import HumanMessage
 
-from agent.llm import build_chat_model, call
+from agent.llm import build_chat_model, call, call_many
 from agent.service import Assistant, open_knowledge
 from agent.testing import ScriptedChatModel
 from core.config import Endpoint, Settings, Techniques
@@ -358,3 +360,25 @@ def test_the_model_server_command_carries_its_memory_settings() -> None:
     assert "q8_0" in KV_CACHE_TYPES
     with pytest.raises(SystemExit):  # a type llama.cpp is not asked to use is refused before anything loads
         main(["--model", "m.gguf", "--kv-cache-type", "q4_1"])
+
+
+def _refused(message: str) -> openai.BadRequestError:
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    return openai.BadRequestError(message, response=httpx.Response(400, request=request), body=None)
+
+
+def test_a_server_that_refuses_n_samples_is_asked_one_at_a_time() -> None:
+    # llama.cpp started with two slots refuses n=4 ("Field 'n': Value must be between 1 <= value <= 2")
+    model = ScriptedChatModel().enqueue(_refused("Field 'n': Value must be between 1 <= value <= 2, but got 4"),
+                                        "a", "b", "c", "d")
+    replies = call_many(model, [HumanMessage("q")], 4, temperature=0.8)
+    assert [r.text for r in replies] == ["a", "b", "c", "d"]
+    assert [k.get("n") for k in model.kwargs_history] == [4, 1, 1, 1, 1]
+
+
+def test_a_bad_request_that_is_not_about_n_is_told_once_alone() -> None:
+    too_long = "request (5000 tokens) exceeds the available context size (4096 tokens)"
+    model = ScriptedChatModel().enqueue(_refused(too_long), _refused(too_long))
+    with pytest.raises(LLMUnavailable, match="exceeds the available context size"):
+        call_many(model, [HumanMessage("q")], 4)
+    assert len(model.history) == 2  # the samples, then one alone: no more
