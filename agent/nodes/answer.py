@@ -1,17 +1,24 @@
-"""Answer in one or two sentences grounded in the rows."""
+"""Answer in one or two sentences grounded in the rows.
+
+The answer needs the question, the SQL and its rows, not the schema: its prompt is short (its own
+system message, ``answer_system``), so the sentence costs a fraction of the SQL step and comes after
+the result, which the caller can show as soon as the query has run."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.llm import call_recorded
-from agent.prompts import format_rows, prompts_of, system_message
+from agent.prompts import dialect_label, format_rows, prompts_of
 from agent.state import AgentState, Turn
 from agent.trace import StepTimer
+from core.prompt_sets import PromptSet
+
+ANSWER_MAX_TOKENS = 120  # two sentences; a model that rambles is cut, not waited for
 
 
 def plain_answer(columns: list[str], rows: list[list[Any]], truncated: bool) -> str:
@@ -31,14 +38,21 @@ def answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if not ctx.techniques.answer:
         text = plain_answer(columns, rows, truncated)
         return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(answer=text)]}
-    prompt = prompts_of(ctx).render(
-        "answer", question=state["question"], sql=state.get("sql") or "", row_count=len(rows),
-        truncated=f", capped at {len(rows)}" if truncated else "", rows=format_rows(columns, rows),
-    )
-    messages = [system_message(state, ctx), HumanMessage(prompt)]
-    reply = call_recorded(timer, ctx.deps.llm, messages)
+    messages = answer_messages(prompts_of(ctx), dialect_label(ctx.deps.db.dialect), state["question"],
+                               state.get("sql") or "", columns, rows, truncated)
+    reply = call_recorded(timer, ctx.deps.llm, messages, max_tokens=ANSWER_MAX_TOKENS)
     text = reply.text.strip() or plain_answer(columns, rows, truncated)
     return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(answer=text)]}
+
+
+def answer_messages(prompts: PromptSet, dialect: str, question: str, sql: str, columns: list[str],
+                    rows: list[list[Any]], truncated: bool) -> list[BaseMessage]:
+    """The answer step's messages: a short system message, then the question, the SQL and its rows."""
+    prompt = prompts.render(
+        "answer", question=question, sql=sql, row_count=len(rows),
+        truncated=f", capped at {len(rows)}" if truncated else "", rows=format_rows(columns, rows),
+    )
+    return [SystemMessage(prompts.render("answer_system", dialect=dialect)), HumanMessage(prompt)]
 
 
 def _turn(state: AgentState, answer_text: str) -> Turn:
