@@ -80,9 +80,19 @@ class ConfigSummary:
     # "unknown"), and the first wrong answer of each category: qid, question, gold, prediction, detail.
     failures: dict[str, int] = field(default_factory=dict)
     failure_examples: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # Seconds until the result (the question's seconds less its written answer's, which a chat shows
+    # after the result table) and of the written answer alone; None without the answer step.
+    median_result_s: float | None = None
+    median_answer_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def answer_seconds(result: QuestionResult) -> float | None:
+    """The written answer's seconds (its model call), None when the answer step made no call."""
+    steps = [s for s in result.trace if s.get("node") == "answer" and s.get("model_calls")]
+    return sum(float(s.get("duration_s") or 0.0) for s in steps) if steps else None
 
 
 def summarize(config: str, results: Sequence[QuestionResult]) -> ConfigSummary:
@@ -100,6 +110,9 @@ def summarize(config: str, results: Sequence[QuestionResult]) -> ConfigSummary:
     retrieval = [RetrievalScores(**r.retrieval) if r.retrieval else None for r in results]
     official = [r.official_match for r in results if r.official_match is not None]
     failures, failure_examples = failure_map(results)
+    answers = [answer_seconds(r) for r in results]
+    written = [a for a in answers if a is not None]
+    to_result = [r.seconds - (a or 0.0) for r, a in zip(results, answers, strict=True)]
     return ConfigSummary(
         config=config, n=n, correct=sum(r.match for r in results), accuracy=share([r.match for r in results]),
         by_hardness=by_hardness, exact_match=share([r.exact_match for r in results]),
@@ -115,6 +128,8 @@ def summarize(config: str, results: Sequence[QuestionResult]) -> ConfigSummary:
         escalation=_escalation(results),
         official_correct=sum(official), official_scored=len(official), official_accuracy=share(official),
         failures=failures, failure_examples=failure_examples,
+        median_result_s=float(statistics.median(to_result)) if written else None,
+        median_answer_s=float(statistics.median(written)) if written else None,
     )
 
 
@@ -215,7 +230,8 @@ def ladder_table(summaries: Sequence[ConfigSummary]) -> str:
     """The ladder: one row per configuration (markdown)."""
     header = ["config", "n", "EX", "EX (official)", "Δ pts", "Δ best before", *HARDNESS_LEVELS, "exact", "executed",
               "table P/R",
-              "column P/R", "example skeleton P / hit", "calls", "prompt tok", "compl. tok", "median s", "p95 s"]
+              "column P/R", "example skeleton P / hit", "calls", "prompt tok", "compl. tok", "median s", "p95 s",
+              "median s to result"]
     rows = []
     for s in summaries:
         r = s.retrieval
@@ -230,6 +246,7 @@ def ladder_table(summaries: Sequence[ConfigSummary]) -> str:
             f"{_pct(s.examples['example_skeleton_precision'])} / {_pct(s.examples['example_skeleton_hit'])}",
             _num(s.mean_calls, 2), _num(s.mean_prompt_tokens, 0), _num(s.mean_completion_tokens, 0),
             _num(s.median_s), _num(s.p95_s),
+            _num(s.median_s if s.median_result_s is None else s.median_result_s),
         ])
     return _table(header, rows)
 

@@ -431,3 +431,23 @@ def test_an_evaluation_never_retrieves_a_heldout_example_even_from_a_filled_stor
     prompts = "\n".join(str(m.content) for call in model.history for m in call)
     assert "SELECT count(*) FROM dogs" in prompts  # the pool is used...
     assert "leaked_" not in prompts  # ...but never its held-out databases
+
+
+def test_the_seconds_to_the_result_leave_out_the_written_answer() -> None:
+    from dataclasses import replace
+
+    from evals.report import ladder_table, summarize
+
+    def with_answer(qid: str, seconds: float, answer_s: float | None) -> QuestionResult:
+        trace = [{"node": "generate", "duration_s": seconds - (answer_s or 0.0), "model_calls": 1}]
+        if answer_s is not None:
+            trace.append({"node": "answer", "duration_s": answer_s, "model_calls": 1})
+        return replace(_scored("default", qid, True), seconds=seconds, trace=trace)
+
+    s = summarize("default", [with_answer("q0", 10.0, 4.0), with_answer("q1", 12.0, 2.0), with_answer("q2", 3.0, 1.0)])
+    assert s.median_s == 10.0 and s.median_result_s == 6.0 and s.median_answer_s == 2.0
+    assert ladder_table([s]).rstrip().endswith("| 6.0 |")
+    # Without the answer step (or an answer without a model call) the two medians are the same.
+    plain = summarize("baseline", [with_answer("q0", 5.0, None), with_answer("q1", 7.0, None)])
+    assert plain.median_result_s is None and plain.median_answer_s is None
+    assert ladder_table([plain]).rstrip().endswith(f"| {plain.median_s:.1f} |")
