@@ -25,6 +25,7 @@ RecordLike = AnswerRecord | Mapping[str, Any]
 PROGRESS = {
     "context": "Reading the schema…",
     "route": "Choosing between SQL and the tools…",
+    "hyde": "Drafting a first SQL to search examples with…",
     "retrieve": "Looking up similar questions, values and tables…",
     "generate": "Writing SQL…",
     "validate": "Checking the SQL is read-only…",

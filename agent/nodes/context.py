@@ -7,7 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.nodes.retrieve import prompt_tokens
+from agent.nodes.common import prompt_tokens
 from agent.policy import wants_retrieval
 from agent.prompts import prompts_of
 from agent.state import AgentState

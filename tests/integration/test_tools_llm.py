@@ -58,7 +58,7 @@ def deps(local_endpoint: Endpoint, example_plugin: None) -> Iterator[Deps]:
 
 def tools_graph() -> CompiledStateGraph:
     """The full graph once the ReAct path is wired into it; until then context → route → react."""
-    full = build_graph()
+    full = build_graph(Techniques())
     if "react" in full.nodes and "route" in full.nodes:
         return full
     graph = StateGraph(AgentState, context_schema=RunContext)

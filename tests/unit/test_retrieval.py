@@ -69,8 +69,10 @@ def test_hyde_drafts_first_and_reranks_by_skeleton(settings: Settings, knowledge
     techniques = Techniques(few_shot=1, hyde=True, difficulty=True, same_db_examples=False, answer=False)
     with Assistant.open(settings, llm=model, knowledge=knowledge) as assistant:
         record = assistant.ask("How many artists are there?", techniques)
-    retrieve = next(s for s in record.trace if s.node == "retrieve")
-    assert retrieve.output["draft_sql"] == "SELECT count(*) FROM Artist"
+    assert [s.node for s in record.trace][:3] == ["context", "hyde", "retrieve"]  # the draft is its own step
+    hyde, retrieve = record.trace[1], record.trace[2]
+    assert hyde.output["draft_sql"] == "SELECT count(*) FROM Artist" and hyde.model_calls == 1
+    assert retrieve.model_calls == 0  # retrieval itself asks the model nothing
     assert retrieve.output["predicted_hardness"] == "easy"
     assert retrieve.output["examples"][0]["sql"] == "SELECT count(*) FROM singer"  # same skeleton wins
     assert len(model.history) == 2 and record.rows == [[275]]
