@@ -11,7 +11,7 @@ from agent.deps import RunContext
 from agent.llm import call_recorded
 from agent.prompts import format_rows, prompts_of, system_message
 from agent.state import AgentState, Turn
-from agent.trace import StepTimer
+from agent.trace import AnswerOutput, StepTimer
 
 
 def plain_answer(columns: list[str], rows: list[list[Any]], truncated: bool) -> str:
@@ -30,7 +30,7 @@ def answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     timer = StepTimer("answer", row_count=len(rows))
     if not ctx.techniques.answer:
         text = plain_answer(columns, rows, truncated)
-        return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(answer=text)]}
+        return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(AnswerOutput(text))]}
     prompt = prompts_of(ctx).render(
         "answer", question=state["question"], sql=state.get("sql") or "", row_count=len(rows),
         truncated=f", capped at {len(rows)}" if truncated else "", rows=format_rows(columns, rows),
@@ -38,7 +38,7 @@ def answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     messages = [system_message(state, ctx), HumanMessage(prompt)]
     reply = call_recorded(timer, ctx.deps.llm, messages)
     text = reply.text.strip() or plain_answer(columns, rows, truncated)
-    return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(answer=text)]}
+    return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(AnswerOutput(text))]}
 
 
 def _turn(state: AgentState, answer_text: str) -> Turn:

@@ -19,7 +19,7 @@ from agent.llm import SQL_STOP, call_recorded, extract_sql
 from agent.nodes.common import prompt_tokens
 from agent.prompts import prompts_of, system_message, user_message
 from agent.state import AgentState
-from agent.trace import StepTimer
+from agent.trace import HydeOutput, StepTimer
 from knowledge.retrieval import link_tables
 
 
@@ -57,4 +57,4 @@ def hyde(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if view.tables is not None or view.sample_rows is not None:
         update["draft_view"] = {"tables": sorted(view.tables) if view.tables is not None else None,
                                 "sample_rows": view.sample_rows, "text": view.text}
-    return update | {"trace": [timer.finish(draft_sql=draft)]}
+    return update | {"trace": [timer.finish(HydeOutput(draft))]}

@@ -14,7 +14,7 @@ from agent.nodes.common import prompt_tokens
 from agent.policy import cascading
 from agent.prompts import prompts_of
 from agent.state import AgentState
-from agent.trace import StepTimer
+from agent.trace import RetrieveOutput, StepTimer
 from core.sqlshape import hardness, sql_elements
 from knowledge.retrieval import describe, link_tables, render_examples, render_values
 
@@ -94,4 +94,4 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         kept = [tb for tb in schema.tables if view.tables is None or tb.name.lower() in view.tables]
         output["tables"] = sorted(tb.name.lower() for tb in kept)
         output["columns"] = [f"{tb.name}.{c.name}" for tb in kept for c in tb.columns]
-    return update | {"trace": [timer.finish(**output)]}
+    return update | {"trace": [timer.finish(RetrieveOutput(**output))]}

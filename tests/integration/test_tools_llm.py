@@ -90,7 +90,7 @@ def test_a_plugin_tool_is_called_and_its_result_answered(deps: Deps) -> None:
     calls = [s for s in trace if s.node == "tool:days_between"]
     assert calls and calls[0].error is None, describe(trace)
     assert calls[0].inputs == {"start": "2024-01-01", "end": "2024-03-01"}
-    assert calls[0].output["result"] == "60"
+    assert calls[0].output.result == "60"
     assert "60" in (out["answer"] or ""), describe(trace)
     assert trace[-1].node == "react" and trace[-1].error is None
 

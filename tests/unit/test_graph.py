@@ -264,5 +264,5 @@ def test_the_default_stack_without_a_store_answers_and_says_what_it_skipped(
     assert record.ok, record.error
     assert record.rows == [[275]]
     assert "retrieve" not in nodes(record)
-    skipped = record.trace[0].output["skipped"]
+    skipped = record.trace[0].output.skipped
     assert "no knowledge store" in skipped and "few_shot" in skipped and "values" in skipped
