@@ -4,6 +4,7 @@ none does I/O, so each is one table of cases in tests/unit/test_routers.py."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from langgraph.runtime import Runtime
@@ -11,6 +12,30 @@ from langgraph.runtime import Runtime
 from agent.deps import RunContext
 from agent.state import AgentState
 from core.config import Techniques
+
+
+@dataclass(frozen=True)
+class GraphShape:
+    """The switches that decide which nodes the graph has (the routers decide, within it, which run):
+    hashable, so a compiled graph is cached per shape."""
+
+    tools: bool  # route, react
+    retrieves: bool  # retrieve
+    drafts: bool  # hyde (before retrieve)
+    samples: bool  # sample, candidate, vote
+    repairs: bool  # repair
+    repairs_each: bool  # repair inside each candidate branch
+    escalates: bool  # escalate
+    confirms: bool  # confirm
+
+
+def shape_of(t: Techniques) -> GraphShape:
+    repairs, samples = t.repair and t.max_repairs > 0, t.self_consistency > 1
+    return GraphShape(
+        tools=t.tools, retrieves=t.retrieves(), drafts=t.hyde or t.difficulty, samples=samples, repairs=repairs,
+        repairs_each=repairs and samples and t.sc_repair_each, escalates=t.escalate,
+        confirms=t.escalate and t.escalate_check > 0,
+    )
 
 
 def wants_retrieval(runtime: Runtime[RunContext]) -> bool:
@@ -23,6 +48,13 @@ def cascading(state: AgentState, runtime: Runtime[RunContext]) -> bool:
     t = runtime.context.techniques
     return (t.escalate and not state.get("escalated")
             and (wants_retrieval(runtime) or t.self_consistency > 1))
+
+
+def drafts(state: AgentState, runtime: Runtime[RunContext]) -> bool:
+    """Whether retrieval needs a HyDE draft first (``hyde`` or ``difficulty``): not for an escalated
+    question (its first try is the draft), nor for the first try of an escalating run (it is the draft)."""
+    t = runtime.context.techniques
+    return (t.hyde or t.difficulty) and not state.get("escalated") and not cascading(state, runtime)
 
 
 def can_repair(state: AgentState, runtime: Runtime[RunContext]) -> bool:

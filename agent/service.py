@@ -1,4 +1,5 @@
-"""The assistant: one database, one model endpoint, one compiled graph. CLI, UI and evals all use it."""
+"""The assistant: one database, one model endpoint, a compiled graph per shape of switches; CLI, UI and
+evals all use it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
 
 from agent.deps import Deps, RunContext
 from agent.graph import build_graph
@@ -86,7 +88,6 @@ class Assistant:
         self.deps = deps
         self.server = server
         self.checkpointer = checkpointer
-        self.graph = build_graph(checkpointer)
 
     def _thread_config(self, thread_id: str | None) -> RunnableConfig:
         if thread_id is None:  # a one-off question: no memory
@@ -119,6 +120,12 @@ class Assistant:
                 starting.close()
             raise
         return cls(settings, Deps(llm=llm, db=db, knowledge=knowledge, tools=tools), server, checkpointer)
+
+    @property
+    def graph(self) -> CompiledStateGraph[AgentState, RunContext, AgentState, AgentState]:
+        """The graph of the default switches (each question runs the graph of its own switches; all of
+        them share the checkpointer, so any of them reads a conversation's state)."""
+        return build_graph(self.settings.techniques, self.checkpointer)
 
     def __enter__(self) -> Assistant:
         return self
@@ -156,7 +163,7 @@ class Assistant:
         began = time.monotonic()
         try:
             turn = cast("AgentState", new_turn(record.question))  # its None lists are the reducers' resets
-            parts = self.graph.stream(
+            parts = build_graph(context.techniques, self.checkpointer).stream(
                 turn, config=self._thread_config(thread_id),
                 context=context, stream_mode=["updates", "values", "custom", "tasks"], subgraphs=True,
             )

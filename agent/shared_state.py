@@ -26,6 +26,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from agent.trace import OUTPUT_TYPES
 from core.db import mask_url
 from core.errors import SqlsageError
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from langgraph.checkpoint.postgres import PostgresSaver
 
 # Restoring a checkpoint may rebuild our own trace records, and nothing else outside LangGraph's types.
-ALLOWED_MSGPACK_MODULES = (("agent.trace", "Step"),)
+ALLOWED_MSGPACK_MODULES = (("agent.trace", "Step"), *(("agent.trace", kind.__name__) for kind in OUTPUT_TYPES))
 POOL_MAX_SIZE = 10
 CONNECT_TIMEOUT_S = 10.0
 SETUP_TIMEOUT_S = 120.0

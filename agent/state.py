@@ -63,6 +63,7 @@ class AgentState(TypedDict, total=False):
     temperature: float
     candidate_index: int
     draft_sql: str | None
+    draft_view: dict[str, Any] | None  # the schema the HyDE draft's prompt showed, when a budget cut it
     confidence: dict[str, Any] | None  # how sure the model was of its first try's SQL (agent.confidence)
     escalated: bool  # the first try was not good enough: the costly techniques are at work
     confirmed: bool | None  # zero-shot samples returned the first try's rows (escalate_check)
@@ -79,7 +80,8 @@ def new_turn(question: str) -> dict[str, Any]:
         "question": question, "sql": None, "tried_sql": [], "columns": [], "rows": [], "truncated": False,
         "error": None, "error_kind": None, "repairs": 0, "may_repair": True, "answer": None, "route": None,
         "chart": None,
-        "plan": None, "plan_ok": None, "temperature": 0.0, "candidate_index": 0, "draft_sql": None, "samples": [],
+        "plan": None, "plan_ok": None, "temperature": 0.0, "candidate_index": 0, "draft_sql": None, "draft_view": None,
+        "samples": [],
         "confidence": None, "escalated": False, "confirmed": None,
         "candidates": None, "trace": None,
     }

@@ -1,10 +1,153 @@
-"""One frozen Step record per node run: what went in, what came out, what went wrong, and its cost."""
+"""One frozen Step record per node run: what went in, what came out, what went wrong, and its cost.
+
+What came out is typed: one frozen record per kind of step (``ContextOutput``, ``HydeOutput``, ...), so
+the UI, the report and the exports read fields. ``Step.to_dict()`` is the JSON form that the history,
+the evaluation's results and the trace download keep; ``Step.from_dict`` reads it back (a trace stored
+before the outputs were typed loads too: an unknown key is dropped, a missing one takes its default).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class NoOutput:
+    """A step that reports nothing beyond its error and cost (``error``, a refused or failed check)."""
+
+
+@dataclass(frozen=True)
+class ContextOutput:
+    tables: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # "table.column"
+    schema_chars: int = 0
+    skipped: str | None = None  # why the retrieval techniques that are on were not used
+    budget: dict[str, Any] | None = None  # the prompt budget's cut: limit, estimated_tokens, sample_rows_dropped
+
+
+@dataclass(frozen=True)
+class HydeOutput:
+    draft_sql: str | None = None
+
+
+@dataclass(frozen=True)
+class RetrieveOutput:
+    values: list[dict[str, Any]] = field(default_factory=list)  # a value matched: phrase, table, column, value, score
+    examples: list[dict[str, Any]] = field(default_factory=list)  # question, sql, hardness, score, ...
+    table_scores: list[dict[str, Any]] = field(default_factory=list)  # table, score (schema linking)
+    predicted_hardness: str | None = None
+    budget: dict[str, Any] | None = None
+    tables: list[str] | None = None  # the tables the prompt shows, when not all of them
+    columns: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class GenerateOutput:
+    sql: str | None = None
+    plan: dict[str, Any] | None = None
+    confidence: dict[str, Any] | None = None  # with escalate_min_logprob, on the first try
+
+
+@dataclass(frozen=True)
+class SampleOutput:
+    samples: list[dict[str, Any]] = field(default_factory=list)  # sql, error
+
+
+@dataclass(frozen=True)
+class ValidateOutput:
+    sql: str | None = None
+    requalified: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ExecuteOutput:
+    columns: list[str] = field(default_factory=list)
+    row_count: int = 0
+    truncated: bool = False
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RepairOutput:
+    sql: str | None = None
+
+
+@dataclass(frozen=True)
+class VoteOutput:
+    winner: int = 0
+    sql: str | None = None
+    groups: list[dict[str, Any]] = field(default_factory=list)  # candidates, size, rows, preview
+    failed: list[dict[str, Any]] = field(default_factory=list)  # candidate, sql, error
+    all_sql: dict[str, str | None] = field(default_factory=dict)  # candidate index (as text) -> its SQL
+
+
+@dataclass(frozen=True)
+class ConfirmOutput:
+    confirmed: bool = False
+    samples: list[dict[str, Any]] = field(default_factory=list)  # sql, agrees, error
+
+
+@dataclass(frozen=True)
+class EscalateOutput:
+    reason: str = ""
+    draft_sql: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerOutput:
+    answer: str = ""
+
+
+@dataclass(frozen=True)
+class RouteOutput:
+    route: str = "sql"
+    tool: str | None = None
+
+
+@dataclass(frozen=True)
+class ReactOutput:
+    thought: str | None = None
+    tool: str | None = None
+    arguments: dict[str, Any] | None = None
+    final_answer: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    ok: bool = False
+    result: str = ""
+    seconds: float = 0.0
+
+
+StepOutput = (NoOutput | ContextOutput | HydeOutput | RetrieveOutput | GenerateOutput | SampleOutput | ValidateOutput
+              | ExecuteOutput | RepairOutput | VoteOutput | ConfirmOutput | EscalateOutput | AnswerOutput | RouteOutput
+              | ReactOutput | ToolOutput)
+
+# Which record a node's step carries (a tool's step, "tool:<name>", carries a ToolOutput).
+OUTPUTS: dict[str, type[StepOutput]] = {
+    "context": ContextOutput, "hyde": HydeOutput, "retrieve": RetrieveOutput, "generate": GenerateOutput,
+    "sample": SampleOutput, "validate": ValidateOutput, "execute": ExecuteOutput, "repair": RepairOutput,
+    "vote": VoteOutput, "confirm": ConfirmOutput, "escalate": EscalateOutput, "answer": AnswerOutput,
+    "route": RouteOutput, "react": ReactOutput,
+}
+OUTPUT_TYPES: tuple[type[StepOutput], ...] = (NoOutput, ToolOutput, *OUTPUTS.values())
+
+
+def output_type(node: str) -> type[StepOutput]:
+    return ToolOutput if node.startswith("tool:") else OUTPUTS.get(node, NoOutput)
+
+
+def output_from_dict(node: str, data: Mapping[str, Any] | None) -> StepOutput:
+    """A step's output from its JSON form: the record of its node, from the keys that record has."""
+    if not data:  # a step that failed before it had anything to report
+        return NoOutput()
+    kind = output_type(node)
+    names = {f.name for f in dataclasses.fields(kind)}
+    return kind(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True)
@@ -13,7 +156,7 @@ class Step:
     started_at: float
     duration_s: float
     inputs: dict[str, Any] = field(default_factory=dict)
-    output: dict[str, Any] = field(default_factory=dict)
+    output: StepOutput = field(default_factory=NoOutput)
     error: str | None = None
     prompt: list[dict[str, str]] | None = None
     model_output: str | None = None
@@ -25,6 +168,16 @@ class Step:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Step:
+        """A step from its ``to_dict()`` form (the history's, the evaluation's), typed again."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        node = str(values.pop("node", "?"))
+        output = output_from_dict(node, values.pop("output", None))
+        return cls(node=node, started_at=float(values.pop("started_at", 0.0) or 0.0),
+                   duration_s=float(values.pop("duration_s", 0.0) or 0.0), output=output, **values)
 
 
 @dataclass(frozen=True)
@@ -60,12 +213,12 @@ class StepTimer:
         self.completion_tokens += completion_tokens
         self.model_seconds += seconds
 
-    def finish(self, error: str | None = None, **output: Any) -> Step:
+    def finish(self, output: StepOutput | None = None, error: str | None = None) -> Step:
         return Step(
             node=self.node, started_at=self.started_at, duration_s=time.monotonic() - self._t0,
-            inputs=self.inputs, output=output, error=error, prompt=self.prompt, model_output=self.model_output,
-            model_calls=self.model_calls, prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
-            model_seconds=self.model_seconds,
+            inputs=self.inputs, output=output or NoOutput(), error=error, prompt=self.prompt,
+            model_output=self.model_output, model_calls=self.model_calls, prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens, model_seconds=self.model_seconds,
         )
 
 

@@ -127,9 +127,10 @@ def example_text(example: Any) -> str:
 
 def sample_of(result: QuestionResult, schema: Schema) -> RagasSample:
     """The RAGAS view of one answered question; ``schema`` is its database's reflected schema."""
-    context = context_of(result.trace) or {}
+    context = context_of(result.trace)
     sample_rows = int(result.techniques.get("sample_rows", 3))
-    chunks = [render_table(t, sample_rows) for name in context.get("tables") or [] if (t := schema.table(name))]
+    tables = context.tables if context else []
+    chunks = [render_table(t, sample_rows) for name in tables if (t := schema.table(name))]
     chunks += [example_text(e) for e in examples_of(result.trace)]
     answer_contexts = []
     if result.prediction:

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from agent.trace import ContextOutput, RetrieveOutput, Step
 from core.sqlshape import hardness, sql_elements, sql_skeleton
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,18 +67,21 @@ def retrieval_scores(
     )
 
 
-def context_of(trace: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+def _last(trace: Sequence[dict[str, Any]], kind: type[T]) -> T | None:
+    """The typed output of the last step of this kind, in a trace given as dicts (``Step.to_dict()``)."""
+    outputs = [o for s in trace if isinstance(o := Step.from_dict(s).output, kind)]
+    return outputs[-1] if outputs else None
+
+
+def context_of(trace: Sequence[dict[str, Any]]) -> ContextOutput | None:
     """The output of the (last) ``context`` step of a trace given as dicts, or None if it has none."""
-    steps = [s for s in trace if s.get("node") == "context"]
-    return dict(steps[-1].get("output") or {}) if steps else None
+    return _last(trace, ContextOutput)
 
 
-def examples_of(trace: Sequence[dict[str, Any]]) -> list[Any]:
+def examples_of(trace: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Few-shot examples shown to the model: the ``retrieve`` step's ``examples``, or [] without one."""
-    steps = [s for s in trace if s.get("node") == "retrieve"]
-    if not steps:
-        return []
-    return list((steps[-1].get("output") or {}).get("examples") or [])
+    retrieved = _last(trace, RetrieveOutput)
+    return list(retrieved.examples) if retrieved else []
 
 
 def example_scores(trace: Sequence[dict[str, Any]], gold_sql: str, dialect: str = "sqlite") -> dict[str, float] | None:
@@ -96,10 +102,10 @@ def scores_for_trace(trace: Sequence[dict[str, Any]], gold_sql: str, dialect: st
     context = context_of(trace)
     if context is None:
         return None
-    linked = [s.get("output") or {} for s in trace if s.get("node") == "retrieve"]
-    if linked and "tables" in linked[-1]:  # schema linking (or the prompt budget) showed only some tables
-        context = linked[-1]
-    return retrieval_scores(context.get("tables") or [], context.get("columns") or [], gold_sql, dialect)
+    linked = _last(trace, RetrieveOutput)
+    if linked and linked.tables is not None:  # schema linking (or the prompt budget) showed only some tables
+        return retrieval_scores(linked.tables, linked.columns or [], gold_sql, dialect)
+    return retrieval_scores(context.tables, context.columns, gold_sql, dialect)
 
 
 def mean_scores(scores: Iterable[RetrievalScores | None]) -> dict[str, float | None]:

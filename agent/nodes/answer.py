@@ -15,7 +15,7 @@ from agent.deps import RunContext
 from agent.llm import call_recorded
 from agent.prompts import dialect_label, format_rows, prompts_of
 from agent.state import AgentState, Turn
-from agent.trace import StepTimer
+from agent.trace import AnswerOutput, StepTimer
 from core.prompt_sets import PromptSet
 
 ANSWER_MAX_TOKENS = 120  # two sentences; a model that rambles is cut, not waited for
@@ -37,12 +37,12 @@ def answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     timer = StepTimer("answer", row_count=len(rows))
     if not ctx.techniques.answer:
         text = plain_answer(columns, rows, truncated)
-        return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(answer=text)]}
+        return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(AnswerOutput(text))]}
     messages = answer_messages(prompts_of(ctx), dialect_label(ctx.deps.db.dialect), state["question"],
                                state.get("sql") or "", columns, rows, truncated)
     reply = call_recorded(timer, ctx.deps.llm, messages, max_tokens=ANSWER_MAX_TOKENS)
     text = reply.text.strip() or plain_answer(columns, rows, truncated)
-    return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(answer=text)]}
+    return {"answer": text, "history": [_turn(state, text)], "trace": [timer.finish(AnswerOutput(text))]}
 
 
 def answer_messages(prompts: PromptSet, dialect: str, question: str, sql: str, columns: list[str],

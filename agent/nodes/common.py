@@ -6,6 +6,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
+from agent.budget import estimate_tokens
 from agent.deps import RunContext
 from agent.llm import SQL_STOP, call_recorded, extract_sql
 from agent.plan import RESPONSE_FORMAT
@@ -31,3 +32,11 @@ def sql_call_kwargs(ctx: RunContext, temperature: float) -> dict[str, Any]:
     else:
         kwargs["stop"] = list(SQL_STOP)
     return kwargs
+
+
+def prompt_tokens(state: AgentState, ctx: RunContext, schema_text: str, examples_text: str) -> int:
+    """The estimated tokens of the prompt that generation will send with this schema and these examples."""
+    name = "generate_cot" if ctx.techniques.cot else "generate"
+    messages = [system_message({**state, "schema_text": schema_text}, ctx),  # type: ignore[typeddict-item]
+                user_message(name, state, ctx, examples=examples_text, schema=schema_text)]
+    return sum(estimate_tokens(str(m.content)) for m in messages)

@@ -7,11 +7,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.nodes.retrieve import prompt_tokens
+from agent.nodes.common import prompt_tokens
 from agent.policy import wants_retrieval
 from agent.prompts import prompts_of
 from agent.state import AgentState
-from agent.trace import StepTimer
+from agent.trace import ContextOutput, StepTimer
 
 
 def gather_context(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -21,20 +21,20 @@ def gather_context(state: AgentState, runtime: Runtime[RunContext]) -> dict[str,
     t = ctx.techniques
     style = prompts_of(ctx).style
     text = schema.render(sample_rows=t.sample_rows, style=style)
-    extra: dict[str, Any] = {}
+    skipped, budget = None, None
     if t.retrieves() and ctx.deps.knowledge is None:
         # The defaults turn retrieval on; a user without a store should see why no example came.
-        extra["skipped"] = ("no knowledge store is open: answered without the retrieval techniques "
+        skipped = ("no knowledge store is open: answered without the retrieval techniques "
                             f"({', '.join(t.retrieval_switches())})")
     if t.prompt_budget and t.sample_rows and not wants_retrieval(runtime):
         # Without the knowledge store only the sample rows can go (retrieval cuts tables too).
         if prompt_tokens(state, ctx, text, "") > t.prompt_budget:
             text = schema.render(sample_rows=0, style=style)
-            extra["budget"] = {"limit": t.prompt_budget, "estimated_tokens": prompt_tokens(state, ctx, text, ""),
+            budget = {"limit": t.prompt_budget, "estimated_tokens": prompt_tokens(state, ctx, text, ""),
                                "sample_rows_dropped": True}
-    step = timer.finish(
+    step = timer.finish(ContextOutput(
         tables=[t.name for t in schema.tables],
         columns=[f"{t.name}.{c.name}" for t in schema.tables for c in t.columns],
-        schema_chars=len(text), **extra,
-    )
+        schema_chars=len(text), skipped=skipped, budget=budget,
+    ))
     return {"schema_text": text, "trace": [step]}

@@ -23,7 +23,7 @@ from agent.policy import reason_to_escalate
 from agent.requalify import requalify
 from agent.results import result_key
 from agent.state import AgentState
-from agent.trace import StepTimer
+from agent.trace import ConfirmOutput, EscalateOutput, StepTimer
 from core.db import QueryError
 from core.guard import UnsafeSQLError
 
@@ -57,7 +57,7 @@ def confirm(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 problem = str(err)
         samples.append({"sql": sql, "agrees": agrees, "error": problem})
     confirmed = all(s["agrees"] for s in samples)
-    return {"confirmed": confirmed, "trace": [timer.finish(confirmed=confirmed, samples=samples)]}
+    return {"confirmed": confirmed, "trace": [timer.finish(ConfirmOutput(confirmed, samples))]}
 
 
 def escalate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -65,6 +65,6 @@ def escalate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     reason = reason_to_escalate(state, runtime.context.techniques) or "asked to"
     timer = StepTimer("escalate", sql=sql, confidence=state.get("confidence"))
     draft = sql if sql and kind not in _NO_DRAFT else None
-    step = timer.finish(reason=reason, draft_sql=draft)
+    step = timer.finish(EscalateOutput(reason, draft))
     return {"escalated": True, "draft_sql": draft, "sql": None, "error": None, "error_kind": None, "repairs": 0,
             "columns": [], "rows": [], "truncated": False, "trace": [step]}

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 from agent.deps import RunContext
 from agent.diagnose import diagnose
 from agent.state import AgentState
-from agent.trace import StepTimer
+from agent.trace import ExecuteOutput, StepTimer
 from core.db import QueryError
 from core.guard import UnsafeSQLError
 
@@ -27,7 +27,6 @@ def execute(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         message = f"Refused, nothing was run: {err.reason}"
         return {"error": message, "error_kind": "unsafe", "trace": [timer.finish(error=message)]}
     rows = result.json_rows()
-    step = timer.finish(columns=result.columns, row_count=len(rows), truncated=result.truncated,
-                        seconds=round(result.seconds, 4))
+    step = timer.finish(ExecuteOutput(result.columns, len(rows), result.truncated, round(result.seconds, 4)))
     return {"columns": result.columns, "rows": rows, "truncated": result.truncated,
             "error": None, "error_kind": None, "trace": [step]}

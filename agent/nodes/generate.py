@@ -14,7 +14,7 @@ from agent.nodes.common import sql_call_kwargs, sql_messages
 from agent.plan import check_plan, parse_plan
 from agent.policy import cascading
 from agent.state import AgentState
-from agent.trace import StepTimer
+from agent.trace import GenerateOutput, SampleOutput, StepTimer
 from core.db import Schema
 
 NO_SQL = "The reply contained no SQL query. Reply with one SELECT query in a ```sql fenced block."
@@ -35,10 +35,6 @@ def interpret(text: str, cot: bool, schema: Schema) -> dict[str, Any]:
     return update
 
 
-def _step_output(update: dict[str, Any]) -> dict[str, Any]:
-    return {k: update[k] for k in ("sql", "plan") if update.get(k) is not None}
-
-
 def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     temperature = state.get("temperature") or 0.0
@@ -51,11 +47,11 @@ def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         kwargs |= {"logprobs": True, "top_logprobs": 1}
     reply = call_recorded(timer, ctx.deps.llm, messages, **kwargs)
     update = interpret(reply.text, ctx.techniques.cot, ctx.deps.db.schema())
-    output = _step_output(update)
     if scored:
         confidence = sql_confidence(reply.text, reply.logprobs, update["sql"])
-        update["confidence"] = output["confidence"] = confidence.to_dict() if confidence else None
-    return update | {"trace": [timer.finish(error=update["error"], **output)]}
+        update["confidence"] = confidence.to_dict() if confidence else None
+    output = GenerateOutput(update["sql"], update.get("plan"), update.get("confidence"))
+    return update | {"trace": [timer.finish(output, error=update["error"])]}
 
 
 def sample(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -71,5 +67,5 @@ def sample(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     draft = state.get("draft_sql")
     if draft:  # the greedy zero-shot draft made for retrieval is one more candidate, for free
         samples.insert(0, interpret(f"```sql\n{draft}\n```", False, schema) | {"temperature": 0.0})
-    step = timer.finish(samples=[{"sql": s["sql"], "error": s["error"]} for s in samples])
+    step = timer.finish(SampleOutput([{"sql": s["sql"], "error": s["error"]} for s in samples]))
     return {"samples": samples, "trace": [step]}

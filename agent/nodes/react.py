@@ -34,7 +34,7 @@ from agent.deps import RunContext
 from agent.llm import Reply, call_recorded, parse_json_object
 from agent.prompts import conversation_text, format_rows, prompts_of, system_message
 from agent.state import AgentState, Turn
-from agent.trace import Step, StepTimer
+from agent.trace import ReactOutput, RouteOutput, Step, StepTimer, ToolOutput
 from core.errors import LLMUnavailable
 from tools.base import Tool, ToolContext, ToolResult
 from tools.registry import ToolRegistry
@@ -92,11 +92,11 @@ def route(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     data = parse_json_object(reply.text) or {}
     tool = data.get("tool")
     if tool in (None, "none", "null", "") or tool in SQL_PATH_TOOLS:
-        return {"route": "sql", "trace": [timer.finish(route="sql", tool=None)]}
+        return {"route": "sql", "trace": [timer.finish(RouteOutput("sql"))]}
     if tool not in registry:
         error = f"The router named no known tool ({reply.text[:200]!r}); taking the SQL path."
-        return {"route": "sql", "trace": [timer.finish(error=error, route="sql", tool=None)]}
-    return {"route": "tools", "trace": [timer.finish(route="tools", tool=tool)]}
+        return {"route": "sql", "trace": [timer.finish(RouteOutput("sql"), error=error)]}
+    return {"route": "tools", "trace": [timer.finish(RouteOutput("tools", tool))]}
 
 
 # Words too common to tie a question to a tool.
@@ -318,23 +318,23 @@ def react(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             messages += [AIMessage(reply.text), HumanMessage(NOT_A_STEP)]
             continue
         if action.tool is None:
-            loop.steps.append(timer.finish(thought=action.thought, final_answer=action.final_answer))
+            loop.steps.append(timer.finish(ReactOutput(action.thought, final_answer=action.final_answer)))
             return _result(state, loop, action.final_answer or "")
         if final_only:
-            loop.steps.append(timer.finish(error="Asked for a tool with no tool calls left.", thought=action.thought,
-                                           tool=action.tool))
+            loop.steps.append(timer.finish(ReactOutput(action.thought, action.tool),
+                                           error="Asked for a tool with no tool calls left."))
             break
         key = f"{action.tool} {json.dumps(action.arguments, sort_keys=True, default=str)}"
         if key in loop.succeeded or loop.attempts.get(key, 0) >= 2:
             # Small models loop on one call: an identical call is run again only to retry a failure, once.
-            loop.steps.append(timer.finish(error=REPEATED, thought=action.thought, tool=action.tool,
-                                           arguments=action.arguments))
+            loop.steps.append(timer.finish(ReactOutput(action.thought, action.tool, action.arguments),
+                                           error=REPEATED))
             earlier = loop.succeeded.get(key) or "Its result is above."
             observation = REPEATED_NOTE.format(tool=action.tool, earlier=earlier)
             loop.stuck = True  # the next step must answer
         else:
             loop.attempts[key] = loop.attempts.get(key, 0) + 1
-            loop.steps.append(timer.finish(thought=action.thought, tool=action.tool, arguments=action.arguments))
+            loop.steps.append(timer.finish(ReactOutput(action.thought, action.tool, action.arguments)))
             result = _run_tool(registry, action, ctx, loop)
             # After a failure the next step may only retry that tool or answer: a small model otherwise
             # wanders off to unrelated tools ("I will try another tool").
@@ -394,9 +394,8 @@ def _run_tool(registry: ToolRegistry, action: Action, ctx: RunContext, loop: _Lo
         loop.sql, loop.truncated = value.get("sql"), bool(value.get("truncated"))
     if result.ok and is_chart_spec(value):
         loop.chart = value
-    loop.steps.append(timer.finish(error=result.error, ok=result.ok, result=_clip(_value_text(action.tool, result),
-                                                                                 SUMMARY_CHARS),
-                                   seconds=round(result.seconds, 4)))
+    output = ToolOutput(result.ok, _clip(_value_text(action.tool, result), SUMMARY_CHARS), round(result.seconds, 4))
+    loop.steps.append(timer.finish(output, error=result.error))
     return result
 
 

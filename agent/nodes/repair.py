@@ -11,7 +11,7 @@ from agent.nodes.common import ask_for_sql
 from agent.nodes.generate import NO_SQL
 from agent.prompts import system_message, user_message
 from agent.state import AgentState
-from agent.trace import StepTimer
+from agent.trace import RepairOutput, StepTimer
 
 RETRY_TEMPERATURE = 0.7
 
@@ -35,7 +35,7 @@ def repair(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 "trace": [timer.finish(error=NO_SQL)]}
     if sql.strip() in tried:
         message = f"The repair returned SQL already tried; the last problem was: {diagnosis}"
-        step = timer.finish(error=message, sql=sql)
+        step = timer.finish(RepairOutput(sql), error=message)
         return {"repairs": ctx.techniques.max_repairs, "error": message, "trace": [step]}
     return {"repairs": attempt, "sql": sql, "tried_sql": [*state.get("tried_sql", []), sql],
-            "error": None, "error_kind": None, "trace": [timer.finish(sql=sql)]}
+            "error": None, "error_kind": None, "trace": [timer.finish(RepairOutput(sql))]}

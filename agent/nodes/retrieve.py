@@ -8,23 +8,15 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.budget import Fitted, SchemaView, estimate_tokens, fit, smaller_schemas
+from agent.budget import Fitted, SchemaView, fit, smaller_schemas
 from agent.deps import RunContext
-from agent.llm import SQL_STOP, call_recorded, extract_sql
+from agent.nodes.common import prompt_tokens
 from agent.policy import cascading
-from agent.prompts import prompts_of, system_message, user_message
+from agent.prompts import prompts_of
 from agent.state import AgentState
-from agent.trace import StepTimer
+from agent.trace import RetrieveOutput, StepTimer
 from core.sqlshape import hardness, sql_elements
 from knowledge.retrieval import describe, link_tables, render_examples, render_values
-
-
-def prompt_tokens(state: AgentState, ctx: RunContext, schema_text: str, examples_text: str) -> int:
-    """The estimated tokens of the prompt that generation will send with this schema and these examples."""
-    name = "generate_cot" if ctx.techniques.cot else "generate"
-    messages = [system_message({**state, "schema_text": schema_text}, ctx),  # type: ignore[typeddict-item]
-                user_message(name, state, ctx, examples=examples_text, schema=schema_text)]
-    return sum(estimate_tokens(str(m.content)) for m in messages)
 
 
 def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -55,18 +47,14 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     must = {v.table for v in values}
     view = SchemaView(state["schema_text"])
 
-    # A hypothetical answer to search with (HyDE), and to predict hardness from. An escalated question
-    # already has one: its first try. The first try of an escalating run needs none (it is the draft).
+    # The hypothetical answer to search with (HyDE) and predict hardness from: the ``hyde`` node's draft
+    # (its prompt's schema, when a budget cut it, is where this one starts), or an escalated question's
+    # first try. The first try of an escalating run has none (it is the draft).
     first_try = cascading(state, runtime)
-    draft = state.get("draft_sql") if state.get("escalated") else None
-    if (t.hyde or t.difficulty) and not state.get("escalated") and not first_try:
-        if t.prompt_budget:  # the draft's prompt must fit too (a schema of hundreds of tables)
-            view = within_budget(view, [], "", must).schema
-        messages = [system_message({**state, "schema_text": view.text}, ctx),  # type: ignore[typeddict-item]
-                    user_message("generate", state, ctx, examples="", schema=view.text)]
-        reply = call_recorded(timer, ctx.deps.llm, messages, temperature=0.0, stop=list(SQL_STOP))
-        draft = extract_sql(reply.text)
-        output["draft_sql"] = draft
+    draft = state.get("draft_sql")
+    cut = state.get("draft_view")
+    if cut is not None:
+        view = SchemaView(cut["text"], None if cut["tables"] is None else frozenset(cut["tables"]), cut["sample_rows"])
     if draft:
         must |= set(sql_elements(draft, db.dialect).tables)
     predicted = hardness(draft, db.dialect) if (t.difficulty and draft) else None
@@ -106,4 +94,4 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         kept = [tb for tb in schema.tables if view.tables is None or tb.name.lower() in view.tables]
         output["tables"] = sorted(tb.name.lower() for tb in kept)
         output["columns"] = [f"{tb.name}.{c.name}" for tb in kept for c in tb.columns]
-    return update | {"trace": [timer.finish(**output)]}
+    return update | {"trace": [timer.finish(RetrieveOutput(**output))]}

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 from agent.deps import RunContext
 from agent.requalify import requalify
 from agent.state import AgentState
-from agent.trace import StepTimer
+from agent.trace import StepTimer, ValidateOutput
 from core.guard import SQLSyntaxError, UnsafeSQLError, check_sql
 
 
@@ -28,5 +28,5 @@ def validate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     notes: list[str] = []
     if runtime.context.techniques.fix_qualifiers:
         statement, notes = requalify(statement, runtime.context.deps.db.schema(), runtime.context.deps.db.dialect)
-    step = timer.finish(sql=statement, requalified=notes) if notes else timer.finish(sql=statement)
+    step = timer.finish(ValidateOutput(statement, notes))
     return {"sql": statement, "error": None, "error_kind": None, "trace": [step]}

@@ -18,7 +18,7 @@ from langgraph.types import Send
 from agent.deps import RunContext
 from agent.results import result_key
 from agent.state import AgentState, Candidate
-from agent.trace import StepTimer
+from agent.trace import StepTimer, VoteOutput
 
 # What each candidate branch starts from: the shared context, nothing of the other branches.
 SHARED_KEYS = ("question", "history", "schema_text", "examples_text", "escalated")
@@ -80,8 +80,9 @@ def vote(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         for g in groups
     ]
     failed = [{"candidate": c["index"], "sql": c["sql"], "error": c["error"]} for c in candidates if c["error"]]
-    step = timer.finish(error=winner["error"], winner=winner["index"], sql=winner["sql"], groups=summary,
-                        failed=failed, all_sql={c["index"]: c["sql"] for c in candidates})
+    output = VoteOutput(winner=winner["index"], sql=winner["sql"], groups=summary, failed=failed,
+                        all_sql={str(c["index"]): c["sql"] for c in candidates})
+    step = timer.finish(output, error=winner["error"])
     return {
         "sql": winner["sql"], "columns": winner["columns"], "rows": winner["rows"],
         "truncated": winner["truncated"], "plan_ok": winner["plan_ok"], "error": winner["error"],

@@ -58,7 +58,7 @@ def deps(local_endpoint: Endpoint, example_plugin: None) -> Iterator[Deps]:
 
 def tools_graph() -> CompiledStateGraph:
     """The full graph once the ReAct path is wired into it; until then context → route → react."""
-    full = build_graph()
+    full = build_graph(Techniques())
     if "react" in full.nodes and "route" in full.nodes:
         return full
     graph = StateGraph(AgentState, context_schema=RunContext)
@@ -90,7 +90,7 @@ def test_a_plugin_tool_is_called_and_its_result_answered(deps: Deps) -> None:
     calls = [s for s in trace if s.node == "tool:days_between"]
     assert calls and calls[0].error is None, describe(trace)
     assert calls[0].inputs == {"start": "2024-01-01", "end": "2024-03-01"}
-    assert calls[0].output["result"] == "60"
+    assert calls[0].output.result == "60"
     assert "60" in (out["answer"] or ""), describe(trace)
     assert trace[-1].node == "react" and trace[-1].error is None
 

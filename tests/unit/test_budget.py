@@ -60,4 +60,4 @@ def test_without_the_store_the_sample_rows_go(settings: Settings) -> None:
     assert "example rows" in str(model.history[0][0].content)
     assert "example rows" not in str(model.history[1][0].content)
     context = next(s for s in capped.trace if s.node == "context")
-    assert context.output["budget"]["sample_rows_dropped"] and whole.ok and capped.ok
+    assert context.output.budget["sample_rows_dropped"] and whole.ok and capped.ok

@@ -1,4 +1,5 @@
-"""Offline MiniLM embeddings: ONNX graph vs. a numpy reference, pooling, caching, chromadb protocol."""
+"""Offline MiniLM embeddings: ONNX graph vs. a numpy reference, chromadb's class fed it without a download,
+the vectors of before, caching, chromadb protocol."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 from knowledge.embeddings import (
     EMBEDDING_DIM,
+    TOKENIZER_FILES,
     MiniLMEmbedder,
     default_model_dir,
     ensure_onnx_model,
@@ -45,7 +47,7 @@ def model_dir() -> Path:
 @pytest.fixture(scope="module")
 def embedder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniLMEmbedder]:
     # One ONNX cache per test session (shared with test_store.py): the graph is built once.
-    yield MiniLMEmbedder(cache_dir=tmp_path_factory.getbasetemp() / "onnx_cache", threads=2)
+    yield MiniLMEmbedder(cache_dir=tmp_path_factory.getbasetemp() / "onnx_cache")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,14 +188,40 @@ def test_lazy_init_and_onnx_cache_reused(tmp_path: Path, model_dir: Path, embedd
 
     embedder.embed(["hello"])  # built (or reused) by the shared embedder
     path = embedder.onnx_path
-    assert path is not None and path.parent == embedder.cache_dir
-    assert [p.name for p in embedder.cache_dir.iterdir()] == [path.name]  # no leftover temp files
+    assert path is not None and path.name == "model.onnx" and path.parent.parent.parent == embedder.cache_dir
+    folder = path.parent.parent
+    assert [p.name for p in embedder.cache_dir.iterdir()] == [folder.name]  # no leftover temp folders
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([*TOKENIZER_FILES, "model.onnx"])
     mtime = path.stat().st_mtime_ns
-    assert ensure_onnx_model(model_dir, embedder.cache_dir) == path
+    assert ensure_onnx_model(model_dir, embedder.cache_dir) == folder
     assert path.stat().st_mtime_ns == mtime  # reused, not rebuilt
     other = MiniLMEmbedder(cache_dir=embedder.cache_dir)
     other.embed(["hello"])
     assert other.onnx_path == path and path.stat().st_mtime_ns == mtime
+
+
+def test_the_vectors_are_those_of_the_hand_written_pipeline(embedder: MiniLMEmbedder) -> None:
+    """Fixture: the vectors the hand-written tokenise/pool/normalise code gave before chromadb's class
+    took over (same ONNX graph): the store's existing vectors stay comparable."""
+    reference = json.loads((Path(__file__).parents[1] / "fixtures" / "minilm_reference.json").read_text())
+    got = embedder.embed(reference["sentences"])
+    want = np.array(reference["vectors"], dtype=np.float64)
+    cosines = (got * want).sum(axis=1) / np.linalg.norm(want, axis=1)
+    assert cosines.min() >= 0.999, cosines
+
+
+def test_nothing_is_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh cache is laid out from the local package; chromadb's download is never attempted."""
+    from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("chromadb tried to download its model")
+
+    monkeypatch.setattr(ONNXMiniLM_L6_V2, "_download", refuse)
+    monkeypatch.setattr(ONNXMiniLM_L6_V2, "DOWNLOAD_PATH", tmp_path / "nowhere")  # not the user's ~/.cache
+    e = MiniLMEmbedder(cache_dir=tmp_path / "cache")
+    assert e.embed(["How many singers are there?"]).shape == (1, EMBEDDING_DIM)
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_import_is_light_and_torch_free(embedder: MiniLMEmbedder) -> None:
@@ -207,7 +235,7 @@ def test_import_is_light_and_torch_free(embedder: MiniLMEmbedder) -> None:
         assert not heavy & set(sys.modules), heavy & set(sys.modules)
         e = m.MiniLMEmbedder(Path({str(embedder.cache_dir)!r}))
         assert e.embed(["hi"]).shape == (1, 384)
-        assert "torch" not in sys.modules and "chromadb" not in sys.modules
+        assert "torch" not in sys.modules
         """
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -82,7 +82,7 @@ def test_a_sure_zero_shot_answer_costs_one_call(settings: Settings) -> None:
     assert nodes(record) == ["context", "generate", "validate", "execute", "answer"]
     assert len(model.history) == 1
     assert model.kwargs_history[0].get("logprobs") is True  # the zero-shot try asks how sure the model is
-    assert step(record, "generate").output["confidence"]["min_logprob"] == pytest.approx(-0.01)
+    assert step(record, "generate").output.confidence["min_logprob"] == pytest.approx(-0.01)
 
 
 def test_an_unsure_answer_escalates_and_its_sql_joins_the_vote(settings: Settings) -> None:
@@ -91,15 +91,15 @@ def test_an_unsure_answer_escalates_and_its_sql_joins_the_vote(settings: Setting
     assert record.ok and record.rows == [[275]]  # two samples agree against the unsure zero-shot SQL
     assert nodes(record)[:6] == ["context", "generate", "validate", "execute", "escalate", "sample"]
     escalated = step(record, "escalate")
-    assert "unsure" in escalated.output["reason"] and escalated.output["draft_sql"] == "SELECT COUNT(*) FROM Album"
-    assert step(record, "vote").output["all_sql"][0] == "SELECT COUNT(*) FROM Album"  # the draft voted
+    assert "unsure" in escalated.output.reason and escalated.output.draft_sql == "SELECT COUNT(*) FROM Album"
+    assert step(record, "vote").output.all_sql["0"] == "SELECT COUNT(*) FROM Album"  # the draft voted
     assert len(model.history) == 2 and not model.kwargs_history[1].get("logprobs")
 
 
 def test_an_empty_result_escalates(settings: Settings) -> None:
     record, _ = ask(settings, ESCALATE_TO_SC, sure("SELECT Name FROM Artist WHERE Name = 'Nobody'"),
                     sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"))
-    assert step(record, "escalate").output["reason"] == "it returned no rows"
+    assert step(record, "escalate").output.reason == "it returned no rows"
     assert record.rows == [[275]]
 
 
@@ -109,15 +109,15 @@ def test_a_failed_zero_shot_try_escalates_instead_of_being_repaired(settings: Se
     assert record.ok and record.rows == [[275]]
     assert "repair" not in nodes(record)
     escalated = step(record, "escalate")
-    assert escalated.output["reason"] == "it failed (database)"
-    assert escalated.output["draft_sql"] == "SELECT COUNT(*) FROM Artists"  # it runs: it may still vote
+    assert escalated.output.reason == "it failed (database)"
+    assert escalated.output.draft_sql == "SELECT COUNT(*) FROM Artists"  # it runs: it may still vote
 
 
 def test_sql_that_does_not_parse_is_no_draft(settings: Settings) -> None:
     record, _ = ask(settings, ESCALATE_TO_SC, sure("SELECT COUNT(* FROM Artist"),
                     sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"))
-    assert record.ok and step(record, "escalate").output["draft_sql"] is None
-    assert len(step(record, "vote").output["all_sql"]) == 2
+    assert record.ok and step(record, "escalate").output.draft_sql is None
+    assert len(step(record, "vote").output.all_sql) == 2
 
 
 def test_a_write_stops_at_once(settings: Settings) -> None:
@@ -131,7 +131,7 @@ def test_without_log_probabilities_a_query_with_rows_is_answered(settings: Setti
     with Assistant.open(settings, llm=model) as assistant:
         record = assistant.ask("How many artists?", ESCALATE_TO_SC)
     assert record.ok and "escalate" not in nodes(record)
-    assert step(record, "generate").output["confidence"] is None
+    assert step(record, "generate").output.confidence is None
 
 
 def test_without_a_floor_no_log_probabilities_are_asked_for(settings: Settings) -> None:
@@ -139,7 +139,7 @@ def test_without_a_floor_no_log_probabilities_are_asked_for(settings: Settings) 
     record, model = ask(settings, techniques, unsure("SELECT COUNT(*) FROM Artist"))
     assert record.ok and "escalate" not in nodes(record)  # it ran and returned rows: kept
     assert not model.kwargs_history[0].get("logprobs")  # an endpoint without them still works
-    assert "confidence" not in step(record, "generate").output
+    assert step(record, "generate").output.confidence is None
 
 
 def test_the_threshold_is_inclusive(settings: Settings) -> None:
@@ -157,7 +157,7 @@ def test_samples_that_return_the_same_rows_confirm_the_answer(settings: Settings
     assert record.ok and record.rows == [[275]]
     assert nodes(record) == ["context", "generate", "validate", "execute", "confirm", "answer"]
     checked = step(record, "confirm")
-    assert checked.output["confirmed"] is True and [s["agrees"] for s in checked.output["samples"]] == [True, True]
+    assert checked.output.confirmed is True and [s["agrees"] for s in checked.output.samples] == [True, True]
     assert model.kwargs_history[1]["n"] == 2 and model.kwargs_history[1]["temperature"] == CHECKED.sc_temperature
     assert str(model.history[1][-1].content) == str(model.history[0][-1].content)  # the same zero-shot prompt
 
@@ -169,8 +169,8 @@ def test_a_sample_with_other_rows_or_none_escalates(settings: Settings, other: s
                         sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"))
     assert record.ok and record.rows == [[275]]
     assert nodes(record)[4:7] == ["confirm", "escalate", "sample"]
-    assert step(record, "escalate").output["reason"] == "a zero-shot sample returned other rows"
-    assert step(record, "confirm").output["samples"][1]["agrees"] is False
+    assert step(record, "escalate").output.reason == "a zero-shot sample returned other rows"
+    assert step(record, "confirm").output.samples[1]["agrees"] is False
     assert len(model.history) == 3
 
 
@@ -183,7 +183,7 @@ def test_samples_are_compared_with_the_rows_as_the_agent_keeps_them(tmp_path: Pa
     settings = Settings(db_url=f"sqlite:///{path}", data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
     record, _ = ask(settings, CHECKED, sql_reply("SELECT b FROM t"), sql_reply("SELECT b FROM t"),
                     sql_reply("SELECT t.b FROM t"), question="What is stored?")
-    assert record.ok and step(record, "confirm").output["confirmed"] is True
+    assert record.ok and step(record, "confirm").output.confirmed is True
     assert "escalate" not in nodes(record)
 
 
@@ -217,7 +217,7 @@ def test_an_escalated_question_gets_examples_without_a_second_draft(settings: Se
     assert nodes(record)[4:7] == ["escalate", "retrieve", "sample"]
     retrieve = step(record, "retrieve")
     assert retrieve.model_calls == 0  # the zero-shot try is the HyDE draft: no second greedy call
-    assert retrieve.output["predicted_hardness"] == "easy" and retrieve.output["examples"]
+    assert retrieve.output.predicted_hardness == "easy" and retrieve.output.examples
     assert "singers" in str(model.history[1][-1].content)  # the examples reach the sampled prompt
     assert len(model.history) == 2
 
@@ -230,8 +230,8 @@ def test_a_first_try_with_examples_then_more_of_them_when_escalated(settings: Se
     assert record.ok and record.rows == [[275]]
     assert nodes(record)[:7] == ["context", "retrieve", "generate", "validate", "execute", "escalate", "retrieve"]
     first, second = (s for s in record.trace if s.node == "retrieve")
-    assert len(first.output["examples"]) == 1 and first.model_calls == 0  # no HyDE draft: the first try is it
-    assert len(second.output["examples"]) == 2 and second.model_calls == 0
+    assert len(first.output.examples) == 1 and first.model_calls == 0  # no HyDE draft: the first try is it
+    assert len(second.output.examples) == 2 and second.model_calls == 0
     assert model.kwargs_history[0].get("n") is None and model.kwargs_history[1]["n"] == 2  # greedy, then samples
     assert str(model.history[0][-1].content).count("Question:") == 2  # one example, then the question
 

@@ -229,6 +229,20 @@ def test_follow_up_sees_the_previous_question_and_sql_and_survives_a_restart(set
     assert [s.node for s in record.trace][0] == "context"  # the trace is this turn's only
 
 
+def test_a_conversation_may_change_its_switches_between_questions(settings: Settings) -> None:
+    """Each question runs the graph of its own switches; all of them share the conversation's state."""
+    model = ScriptedChatModel().enqueue(
+        sql_reply("SELECT COUNT(*) FROM Invoice"), "412 invoices.",
+        sql_reply("SELECT COUNT(*) FROM Invoice WHERE strftime('%Y', InvoiceDate) = '2012'"),
+        sql_reply("SELECT COUNT(*) FROM Invoice WHERE strftime('%Y', InvoiceDate) = '2012'"), "83.",
+    )
+    with Assistant.open(settings, llm=model, conversations=True) as assistant:
+        assert assistant.ask("How many invoices are there?", thread_id="t1").rows == [[412]]
+        record = assistant.ask("and only in 2012?", Techniques(self_consistency=2, tools=False), thread_id="t1")
+    assert record.ok and "2012" in (record.sql or "") and "vote" in nodes(record)
+    assert "How many invoices are there?" in str(model.history[2][-1].content)
+
+
 def test_threads_do_not_mix(settings: Settings) -> None:
     model = ScriptedChatModel().enqueue(sql_reply("SELECT 1"), "one", sql_reply("SELECT 2"), "two")
     with Assistant.open(settings, llm=model, conversations=True) as assistant:
@@ -262,5 +276,5 @@ def test_the_default_stack_without_a_store_answers_and_says_what_it_skipped(
     assert record.ok, record.error
     assert record.rows == [[275]]
     assert "retrieve" not in nodes(record)
-    skipped = record.trace[0].output["skipped"]
+    skipped = record.trace[0].output.skipped
     assert "no knowledge store" in skipped and "few_shot" in skipped and "values" in skipped

@@ -234,10 +234,10 @@ def test_react_calls_tools_then_answers(db: Database) -> None:
     assert out["chart"]["kind"] == "bar" and out["chart"]["x"] == "Name" and out["chart"]["y"] == "Tracks"
     assert out["history"][-1]["answer"] == out["answer"]
     run_sql = out["trace"][5]
-    assert run_sql.inputs == {"sql": out["sql"]} and run_sql.output["ok"] is True and run_sql.error is None
-    assert "Rock | 1297" in run_sql.output["result"]
+    assert run_sql.inputs == {"sql": out["sql"]} and run_sql.output.ok is True and run_sql.error is None
+    assert "Rock | 1297" in run_sql.output.result
     react_step = out["trace"][2]
-    assert react_step.model_calls == 1 and react_step.output["tool"] == "list_tables"
+    assert react_step.model_calls == 1 and react_step.output.tool == "list_tables"
     # the results go back as plain text in a user message, quoted as data
     observation = model.history[3][-1]
     assert isinstance(observation, HumanMessage)
@@ -256,7 +256,7 @@ def test_a_raising_tool_is_an_error_step_and_the_loop_goes_on(db: Database) -> N
     out = ask(db, model, "Use boom on Artist", registry=registry_with(boom))
     assert nodes(out) == ["context", "route", "react", "tool:boom", "react"]
     failed = out["trace"][3]
-    assert failed.error == "RuntimeError: boom on Artist" and failed.output["ok"] is False
+    assert failed.error == "RuntimeError: boom on Artist" and failed.output.ok is False
     assert "The tool boom failed: RuntimeError: boom on Artist" in str(model.history[2][-1].content)
     assert out["answer"] == "The boom tool failed, so I cannot say." and out["chart"] is None
 
@@ -271,7 +271,7 @@ def test_invalid_arguments_go_back_to_the_model(db: Database) -> None:
     out = ask(db, model, "Which country has the most customers? Use sample_values.")
     assert out["trace"][3].error == "Invalid arguments for sample_values: column: Field required"
     assert "column: Field required" in str(model.history[2][-1].content)
-    assert out["trace"][5].output["ok"] is True and out["answer"] == "USA."
+    assert out["trace"][5].output.ok is True and out["answer"] == "USA."
 
 
 def test_unknown_tool_and_unreadable_reply_are_shown_to_the_model(db: Database) -> None:

@@ -48,7 +48,7 @@ def test_cot_plan_is_in_the_trace_and_uses_a_json_schema(settings: Settings) -> 
         record = assistant.ask("How many artists?", Techniques(cot=True, answer=False))
     assert record.ok and record.rows == [[275]]
     generate = next(s for s in record.trace if s.node == "generate")
-    assert generate.output["plan"]["tables"] == ["Artist"]
+    assert generate.output.plan["tables"] == ["Artist"]
     assert model.kwargs_history[0]["response_format"]["type"] == "json_schema"
 
 
@@ -83,7 +83,7 @@ def test_self_consistency_votes_by_result_not_by_sql_text(settings: Settings) ->
     nodes = [s.node for s in record.trace]
     assert nodes.count("sample") == 1 and nodes.count("execute") == 3 and nodes[-2:] == ["vote", "answer"]
     vote = record.trace[-2]
-    assert vote.output["groups"][0]["size"] == 2
+    assert vote.output.groups[0]["size"] == 2
     # one request for all candidates: the server reads the prompt once
     assert len(model.history) == 1 and model.kwargs_history[0]["n"] == 3
     assert model.kwargs_history[0]["temperature"] > 0
@@ -109,7 +109,7 @@ def test_failed_candidates_are_not_repaired_while_another_one_ran(settings: Sett
     assert record.ok and record.rows == [[275]]
     nodes = [s.node for s in record.trace]
     assert "repair" not in nodes and nodes[-2:] == ["vote", "answer"] and len(model.history) == 1
-    assert record.trace[-2].output["failed"][0]["sql"] == "SELECT COUNT(*) FROM Artists"
+    assert record.trace[-2].output.failed[0]["sql"] == "SELECT COUNT(*) FROM Artists"
 
 
 def test_when_no_candidate_ran_the_chosen_one_is_repaired_once(settings: Settings) -> None:

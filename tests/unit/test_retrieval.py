@@ -41,7 +41,7 @@ def test_examples_values_and_linked_schema_reach_the_prompt(settings: Settings, 
     assert "'Brazil' is a value of Customer.Country" in prompt
     assert "CREATE TABLE Customer" in prompt and "CREATE TABLE Playlist " not in prompt
     retrieve = next(s for s in record.trace if s.node == "retrieve")
-    assert retrieve.output["examples"][0]["score"] > 0.5 and "customer" in retrieve.output["tables"]
+    assert retrieve.output.examples[0]["score"] > 0.5 and "customer" in retrieve.output.tables
 
 
 def test_the_budget_cuts_examples_then_tables_and_says_so(settings: Settings, knowledge: Retriever) -> None:
@@ -56,9 +56,9 @@ def test_the_budget_cuts_examples_then_tables_and_says_so(settings: Settings, kn
     assert estimate_tokens(prompt) <= 700
     assert "CREATE TABLE Customer" in prompt and "Examples of questions" not in prompt
     retrieve = next(s for s in record.trace if s.node == "retrieve")
-    budget = retrieve.output["budget"]
+    budget = retrieve.output.budget
     assert budget["fits"] and budget["schema_cut"] and budget["examples_dropped"] == 3
-    assert "customer" in retrieve.output["tables"] and len(retrieve.output["tables"]) < 11
+    assert "customer" in retrieve.output.tables and len(retrieve.output.tables) < 11
 
 
 def test_hyde_drafts_first_and_reranks_by_skeleton(settings: Settings, knowledge: Retriever) -> None:
@@ -69,10 +69,12 @@ def test_hyde_drafts_first_and_reranks_by_skeleton(settings: Settings, knowledge
     techniques = Techniques(few_shot=1, hyde=True, difficulty=True, same_db_examples=False, answer=False)
     with Assistant.open(settings, llm=model, knowledge=knowledge) as assistant:
         record = assistant.ask("How many artists are there?", techniques)
-    retrieve = next(s for s in record.trace if s.node == "retrieve")
-    assert retrieve.output["draft_sql"] == "SELECT count(*) FROM Artist"
-    assert retrieve.output["predicted_hardness"] == "easy"
-    assert retrieve.output["examples"][0]["sql"] == "SELECT count(*) FROM singer"  # same skeleton wins
+    assert [s.node for s in record.trace][:3] == ["context", "hyde", "retrieve"]  # the draft is its own step
+    hyde, retrieve = record.trace[1], record.trace[2]
+    assert hyde.output.draft_sql == "SELECT count(*) FROM Artist" and hyde.model_calls == 1
+    assert retrieve.model_calls == 0  # retrieval itself asks the model nothing
+    assert retrieve.output.predicted_hardness == "easy"
+    assert retrieve.output.examples[0]["sql"] == "SELECT count(*) FROM singer"  # same skeleton wins
     assert len(model.history) == 2 and record.rows == [[275]]
 
 

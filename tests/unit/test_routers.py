@@ -12,7 +12,7 @@ from langgraph.runtime import Runtime
 from agent import graph
 from agent.deps import Deps, RunContext
 from agent.nodes.react import after_route
-from agent.policy import after_zero_shot, can_repair, cascading, reason_to_escalate
+from agent.policy import after_zero_shot, can_repair, cascading, drafts, reason_to_escalate
 from agent.state import AgentState
 from core.config import Techniques
 from core.db import Database
@@ -176,6 +176,11 @@ def test_write_sql(values: dict[str, Any], switches: dict[str, Any], expected: s
         ({}, (STORE,), {"escalate": True, "few_shot": 2}, "generate"),  # a zero-shot first try
         ({}, (STORE,), {"escalate": True, "first_try_examples": 2}, "retrieve"),  # a first try with examples
         ({"escalated": True}, (STORE,), {"escalate": True, "few_shot": 2}, "retrieve"),
+        ({}, (STORE,), {"few_shot": 2, "hyde": True}, "hyde"),  # a draft to search with, first
+        ({}, (STORE,), {"difficulty": True}, "hyde"),  # a draft to predict hardness from
+        ({}, (), {"hyde": True}, "generate"),  # no store: no draft either
+        ({"escalated": True}, (STORE,), {"escalate": True, "hyde": True}, "retrieve"),  # the first try is the draft
+        ({}, (STORE,), {"escalate": True, "hyde": True, "first_try_examples": 2}, "retrieve"),  # no draft yet
     ],
 )
 def test_to_sql_path(values: dict[str, Any], present: tuple[str, ...], switches: dict[str, Any], expected: str) -> None:
@@ -252,3 +257,71 @@ def test_start_candidate(values: dict[str, Any], switches: dict[str, Any], expec
 )
 def test_after_confirm(values: dict[str, Any], switches: dict[str, Any], expected: str) -> None:
     assert graph.after_confirm(state(**values), runtime(**switches)) == expected
+
+
+@pytest.mark.parametrize(
+    "values, present, switches, expected",
+    [
+        ({}, (STORE,), {"hyde": True}, True),
+        ({}, (STORE,), {"difficulty": True}, True),
+        ({}, (STORE,), {"few_shot": 2}, False),
+        ({"escalated": True}, (STORE,), {"escalate": True, "hyde": True}, False),
+        ({}, (STORE,), {"escalate": True, "hyde": True, "first_try_examples": 2}, False),  # the first try
+    ],
+)
+def test_drafts(values: dict[str, Any], present: tuple[str, ...], switches: dict[str, Any], expected: bool) -> None:
+    assert drafts(state(**values), runtime(*present, **switches)) is expected
+
+
+SQL_LOOP = {"context", "generate", "validate", "execute", "answer"}
+LINE = {("__start__", "context"), ("context", "generate"), ("generate", "validate"), ("generate", "__end__"),
+        ("validate", "execute"), ("validate", "__end__"), ("execute", "answer"), ("execute", "__end__"),
+        ("answer", "__end__")}
+REPAIR = {("generate", "repair"), ("validate", "repair"), ("execute", "repair"), ("repair", "validate"),
+          ("repair", "repair"), ("repair", "__end__")}
+
+
+@pytest.mark.parametrize(
+    "switches, nodes, edges",
+    [
+        ({"tools": False, "repair": False}, SQL_LOOP, LINE),  # the baseline: one straight line
+        ({"tools": False, "max_repairs": 0}, SQL_LOOP, LINE),  # no repair left to make: no repair node
+        ({"tools": False}, SQL_LOOP | {"repair"}, LINE | REPAIR),
+        ({"repair": False}, SQL_LOOP | {"route", "react"},
+         LINE | {("context", "route"), ("route", "generate"), ("route", "react"), ("react", "__end__")}),
+        ({"tools": False, "repair": False, "few_shot": 2}, SQL_LOOP | {"retrieve"},
+         LINE | {("context", "retrieve"), ("retrieve", "generate")}),
+        ({"tools": False, "repair": False, "hyde": True}, SQL_LOOP | {"hyde", "retrieve"},
+         LINE | {("context", "hyde"), ("context", "retrieve"), ("hyde", "retrieve"), ("retrieve", "generate")}),
+        ({"tools": False, "repair": False, "self_consistency": 3}, SQL_LOOP | {"sample", "candidate", "vote"},
+         LINE | {("context", "sample"), ("sample", "candidate"), ("candidate", "vote"), ("vote", "answer"),
+                 ("vote", "__end__")}),
+        ({"tools": False, "repair": False, "self_consistency": 3, "escalate": True, "escalate_check": 2},
+         SQL_LOOP | {"sample", "candidate", "vote", "escalate", "confirm"},
+         LINE | {("context", "sample"), ("sample", "candidate"), ("candidate", "vote"), ("vote", "answer"),
+                 ("vote", "__end__"), ("generate", "escalate"), ("validate", "escalate"), ("execute", "escalate"),
+                 ("execute", "confirm"), ("escalate", "generate"), ("escalate", "sample"), ("confirm", "answer"),
+                 ("confirm", "confirm"), ("confirm", "escalate")}),
+    ],
+)
+def test_the_graph_has_only_the_nodes_of_the_switches_that_are_on(
+    switches: dict[str, Any], nodes: set[str], edges: set[tuple[str, str]]
+) -> None:
+    drawn = graph.build_graph(Techniques(**switches)).get_graph()
+    assert set(drawn.nodes) - {"__start__", "__end__"} == nodes
+    assert {(e.source, e.target) for e in drawn.edges} == edges
+
+
+@pytest.mark.parametrize(
+    "switches, repairs",
+    [({"self_consistency": 3}, False), ({"self_consistency": 3, "sc_repair_each": True}, True),
+     ({"self_consistency": 3, "sc_repair_each": True, "repair": False}, False)],
+)
+def test_a_candidate_branch_repairs_only_with_sc_repair_each(switches: dict[str, Any], repairs: bool) -> None:
+    candidate = graph.build_graph(Techniques(**switches)).get_graph(xray=True)
+    assert ("candidate:repair" in candidate.nodes) is repairs
+
+
+def test_the_compiled_graph_is_cached_per_shape() -> None:
+    assert graph.build_graph(Techniques(few_shot=2)) is graph.build_graph(Techniques(few_shot=5, values=True))
+    assert graph.build_graph(Techniques(few_shot=2)) is not graph.build_graph(Techniques(few_shot=2, hyde=True))

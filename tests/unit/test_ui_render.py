@@ -12,7 +12,8 @@ from ui import render
 
 
 def step(node: str, **kw: object) -> Step:
-    return Step(node=node, started_at=0.0, duration_s=kw.pop("duration_s", 0.25), **kw)  # type: ignore[arg-type]
+    """A step as the history stores it (``to_dict()``), typed again."""
+    return Step.from_dict({"node": node, "started_at": 0.0, "duration_s": kw.pop("duration_s", 0.25), **kw})
 
 
 def record(**kw: object) -> AnswerRecord:
