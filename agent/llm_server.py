@@ -138,6 +138,12 @@ def _wait_healthy(root_url: str, deadline: float) -> None:
         raise LLMUnavailable(f"The local model server at {root_url} never became healthy.") from None
 
 
+def slot_save_param(folder: str) -> str:
+    """``CommonParams.slot_save_path`` for a folder: the server joins it and a file name as they are (only
+    its own command line adds the separator), so it must end with one, or the files land beside it."""
+    return os.path.join(folder, "")
+
+
 def serve(args: argparse.Namespace) -> int:
     """Child-process entry point: start xllamacpp's server and block until terminated."""
     import xllamacpp
@@ -156,7 +162,7 @@ def serve(args: argparse.Namespace) -> int:
     params.cache_type_k = params.cache_type_v = kv_type
     params.n_batch = params.n_ubatch = args.prompt_batch  # a progress report per step of prompt reading
     if args.slot_save_path:
-        params.slot_save_path = args.slot_save_path  # enables POST /slots/{id}?action=save|restore
+        params.slot_save_path = slot_save_param(args.slot_save_path)  # POST /slots/{id}?action=save|restore
     params.hostnames = [args.host]
     params.port = args.port
     try:

@@ -176,9 +176,10 @@ class PrefixWarmer:
         except SlotActionsUnsupported as err:
             self._no_slot_actions(err)
             return
-        if response.status_code != 200:
+        if response.status_code != 200 or not response.json().get("n_saved"):
             log.warning("The schema cache could not be saved (%s %s); the next start reads the schema again.",
                         response.status_code, response.text[:200])
+            self.files.discard(self.name)  # an empty slot's file would only be refused on restore
             return
         for removed in self.files.evict():
             log.info("Removed the least recently used schema cache %s (over the cap).", removed)

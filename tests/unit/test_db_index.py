@@ -102,3 +102,17 @@ def test_a_store_that_cannot_be_written_is_logged_once_and_nothing_waits(
     assert len([r for r in caplog.records if r.name == "knowledge.indexing"]) == 1
     assert indexed_fingerprint(store, db.key) is None  # tried again on the next start
     db.close()
+
+
+def test_no_store_no_indexing_and_the_status_line_joins_the_background_jobs(tmp_path: Path) -> None:
+    from agent.service import background_status, start_database_index
+
+    db = small_db(tmp_path / "music.sqlite")
+    assert start_database_index(None, db) is None
+    idle = DatabaseIndexer(None, db)  # type: ignore[arg-type]  # never started: its line, nothing else
+    assert background_status([None, idle]) == ("Database music: checking the index…", False)
+    idle.state = "indexing"
+    line, busy = background_status([idle, idle])
+    assert busy and line.count(" · ") == 1
+    assert background_status([]) == ("", False)
+    db.close()

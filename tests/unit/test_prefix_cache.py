@@ -185,3 +185,29 @@ def test_warming_uses_the_servers_slot_folder_and_the_question_waits_for_a_prefi
         line, busy = background_status([None, w])
         assert not busy and line.startswith("Model: schema read")
         assistant.server = None  # not ours to stop
+
+
+def test_the_server_is_given_the_slot_folder_ending_with_a_separator(tmp_path: Path) -> None:
+    from agent.llm_server import slot_save_param
+
+    options = ServerOptions(model_path=tmp_path / "m.gguf", alias="m", threads=1, slot_save_path=tmp_path / "slots")
+    argv = options.argv()
+    assert argv[argv.index("--slot-save-path") + 1] == str(tmp_path / "slots")
+    assert "--slot-save-path" not in ServerOptions(model_path=tmp_path / "m.gguf", alias="m", threads=1).argv()
+    assert slot_save_param(str(tmp_path / "slots")) == f"{tmp_path}/slots/"
+    assert slot_save_param(f"{tmp_path}/slots/") == f"{tmp_path}/slots/"
+
+
+def test_a_save_of_nothing_leaves_no_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeLlamaServer(tmp_path)
+
+    def empty(request: httpx.Request) -> httpx.Response:
+        response = fake(request)
+        if "action=save" in str(request.url):
+            return httpx.Response(200, json={"id_slot": SLOT, "n_saved": 0})
+        return response
+
+    with caplog.at_level(logging.WARNING, logger="agent.prefix_cache"):
+        w = warmer(empty, SlotFiles(tmp_path, 10**6)).start()
+        assert w.wait(5)
+    assert w.state == "ready" and not (tmp_path / "prefix-a.bin").exists() and "could not be saved" in caplog.text
