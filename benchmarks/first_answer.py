@@ -55,8 +55,8 @@ def run_once(settings: Any, pause_s: float, label: str) -> dict[str, Any]:
                 result[f"{key}_answer_s"] = round(time.monotonic() - t, 2)
                 result[f"{key}_ok"] = record.ok
                 result[f"{key}_sql"] = record.sql
-                result[f"{key}_steps"] = [{"node": s.node, "seconds": round(s.seconds, 2),
-                                           "prompt_tokens": s.prompt_tokens} for s in record.trace]
+                result[f"{key}_steps"] = steps_of(record.trace)
+                print(f"{label}: {key} answer in {result[f'{key}_answer_s']} s", file=sys.stderr, flush=True)
                 if key == "first":
                     result["first_answer"] = record.answer or record.error
             if warmer is not None:
@@ -72,6 +72,12 @@ def run_once(settings: Any, pause_s: float, label: str) -> dict[str, Any]:
             pool.stop()
         knowledge.close()
     return result
+
+
+def steps_of(trace: list[Any]) -> list[dict[str, Any]]:
+    """Where an answer's seconds went: each step's node, seconds, seconds in the model, prompt tokens."""
+    return [{"node": s.node, "seconds": round(s.duration_s, 2), "model_seconds": round(s.model_seconds, 2),
+             "prompt_tokens": s.prompt_tokens} for s in trace]
 
 
 def table(runs: list[dict[str, Any]]) -> str:
@@ -121,15 +127,19 @@ def main(argv: list[str] | None = None) -> int:
         for label in ("first run", "restart"):
             runs.append(run_once(settings, args.pause, label))
             print(json.dumps(runs[-1], default=str), file=sys.stderr, flush=True)
+            write(args.out, settings, args.pause, runs)  # what is measured so far, should a later run fail
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
     print(table(runs))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"date": time.strftime("%Y-%m-%d"), "pause_s": args.pause, "threads": settings.threads,
-              "techniques": settings.techniques.model_dump(), "runs": runs}
-    args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
     return 0
+
+
+def write(out: Path, settings: Any, pause_s: float, runs: list[dict[str, Any]]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {"date": time.strftime("%Y-%m-%d"), "pause_s": pause_s, "threads": settings.threads,
+              "techniques": settings.techniques.model_dump(), "runs": runs}
+    out.write_text(json.dumps(report, indent=1, default=str) + "\n")
 
 
 if __name__ == "__main__":

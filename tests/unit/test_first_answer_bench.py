@@ -45,3 +45,25 @@ def test_without_a_model_folder_it_says_skipped(bench: dict[str, Any], tmp_path:
     out = tmp_path / "r.json"
     assert bench["main"](["--models", str(tmp_path / "none"), "--out", str(out)]) == 0
     assert "skipped" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_steps_say_where_the_seconds_went(bench: dict[str, Any]) -> None:
+    from agent.trace import Step
+
+    steps = [Step("generate", 0.0, 7.891, model_calls=1, prompt_tokens=2246, model_seconds=7.5),
+             Step("execute", 0.0, 0.0123)]
+    assert bench["steps_of"](steps) == [
+        {"node": "generate", "seconds": 7.89, "model_seconds": 7.5, "prompt_tokens": 2246},
+        {"node": "execute", "seconds": 0.01, "model_seconds": 0.0, "prompt_tokens": 0}]
+
+
+def test_the_results_are_written_after_each_run(bench: dict[str, Any], tmp_path: Path) -> None:
+    from core.config import Settings
+
+    out = tmp_path / "r" / "first_answer.json"
+    bench["write"](out, Settings(), 10.0, [{"run": "first run", "ready_s": 1.0}])
+    import json
+
+    report = json.loads(out.read_text())
+    assert report["pause_s"] == 10.0 and report["runs"] == [{"run": "first run", "ready_s": 1.0}]
+    assert report["techniques"] == Settings().techniques.model_dump()
