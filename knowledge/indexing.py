@@ -123,9 +123,14 @@ def index_if_changed(store: KnowledgeStore, db: Database, values: bool = True,
     if indexed_fingerprint(store, db.key) == digest:
         return None
     report = index_database(store, db, values=values, stop=stop)
-    if report.complete:
-        store.mark("schema", **{_FINGERPRINT + db.key: digest})
+    if report.complete and values:
+        mark_indexed(store, db)
     return report
+
+
+def mark_indexed(store: KnowledgeStore, db: Database) -> None:
+    """Record that ``db``'s schema (its fingerprint), tables and values are all in the store."""
+    store.mark("schema", **{_FINGERPRINT + db.key: schema_fingerprint(db.schema())})
 
 
 class DatabaseIndexer:

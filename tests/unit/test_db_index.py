@@ -116,3 +116,15 @@ def test_no_store_no_indexing_and_the_status_line_joins_the_background_jobs(tmp_
     assert busy and line.count(" · ") == 1
     assert background_status([]) == ("", False)
     db.close()
+
+
+@needs_model
+def test_a_rebuild_by_hand_counts_as_indexed_and_one_without_values_does_not(
+        tmp_path: Path, store: KnowledgeStore) -> None:
+    from knowledge.indexing import mark_indexed
+
+    db = small_db(tmp_path / "music.sqlite")
+    assert index_if_changed(store, db, values=False) is not None and indexed_fingerprint(store, db.key) is None
+    mark_indexed(store, db)
+    assert index_if_changed(store, db) is None
+    db.close()
