@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,14 +46,22 @@ from core.errors import LLMUnavailable
 log = logging.getLogger(__name__)
 
 
+def slot_dir(settings: Settings) -> Path | None:
+    """Where the local server saves slots (the schema prompt's cache, agent.prefix_cache); None when off."""
+    return settings.cache_dir / "slots" if settings.slot_cache_mib > 0 else None
+
+
 def start_local_server(settings: Settings) -> LocalServer:
     """The embedded llama.cpp server for the configured local model (the caller stops it)."""
     model_path = ensure_model_file(settings.local_model, settings.cache_dir)
+    slots = slot_dir(settings)
+    if slots is not None:
+        slots.mkdir(parents=True, exist_ok=True)
     options = ServerOptions(
         model_path=model_path, alias=settings.local_model, threads=settings.threads,
         parallel_slots=settings.parallel_slots, ctx_per_slot=settings.ctx_per_slot,
         prompt_cache_mib=settings.prompt_cache_mib, kv_cache_type=settings.kv_cache_type,
-        prompt_batch=settings.prompt_batch,
+        prompt_batch=settings.prompt_batch, slot_save_path=slots,
     )
     return LocalServer.start(options, timeout_s=settings.server_start_timeout_s)
 

@@ -39,6 +39,7 @@ class ServerOptions:
     prompt_batch: int = 256  # prompt tokens per step; streamed requests hear of progress after each step
     port: int = 0
     host: str = "127.0.0.1"
+    slot_save_path: Path | None = None  # where slots are saved and restored (agent.prefix_cache); None: off
 
     def argv(self) -> list[str]:
         return [
@@ -47,7 +48,7 @@ class ServerOptions:
             "--parallel", str(self.parallel_slots), "--ctx-per-slot", str(self.ctx_per_slot),
             "--prompt-cache-mib", str(self.prompt_cache_mib), "--kv-cache-type", self.kv_cache_type,
             "--prompt-batch", str(self.prompt_batch), "--port", str(self.port), "--host", self.host,
-        ]
+        ] + (["--slot-save-path", str(self.slot_save_path)] if self.slot_save_path is not None else [])
 
 
 @dataclass
@@ -137,6 +138,12 @@ def _wait_healthy(root_url: str, deadline: float) -> None:
         raise LLMUnavailable(f"The local model server at {root_url} never became healthy.") from None
 
 
+def slot_save_param(folder: str) -> str:
+    """``CommonParams.slot_save_path`` for a folder: the server joins it and a file name as they are (only
+    its own command line adds the separator), so it must end with one, or the files land beside it."""
+    return os.path.join(folder, "")
+
+
 def serve(args: argparse.Namespace) -> int:
     """Child-process entry point: start xllamacpp's server and block until terminated."""
     import xllamacpp
@@ -154,6 +161,8 @@ def serve(args: argparse.Namespace) -> int:
     kv_type = getattr(xllamacpp.ggml_type, f"GGML_TYPE_{args.kv_cache_type.upper()}")
     params.cache_type_k = params.cache_type_v = kv_type
     params.n_batch = params.n_ubatch = args.prompt_batch  # a progress report per step of prompt reading
+    if args.slot_save_path:
+        params.slot_save_path = slot_save_param(args.slot_save_path)  # POST /slots/{id}?action=save|restore
     params.hostnames = [args.host]
     params.port = args.port
     try:
@@ -191,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-batch", type=int, default=256)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--slot-save-path", default="")
     return serve(parser.parse_args(argv))
 
 

@@ -6,20 +6,24 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 
 from agent.deps import Deps, RunContext
 from agent.graph import build_graph
-from agent.llm import EndpointStarter, build_chat_model, open_endpoint
+from agent.llm import EndpointStarter, build_chat_model, open_endpoint, slot_dir
 from agent.llm_server import LocalServer
+from agent.nodes.context import gather_context
+from agent.prefix_cache import PrefixWarmer, SlotFiles, cache_name
+from agent.prompts import system_message
 from agent.shared_state import open_chroma_client, open_postgres_checkpointer, open_sqlite_checkpointer
 from agent.slots import QueueStatus
 from agent.state import new_turn
@@ -30,6 +34,7 @@ from core.errors import SqlsageError, UserInputError
 from core.guard import check_sql
 from core.prompt_sets import prompt_set
 from knowledge.embeddings import MiniLMEmbedder
+from knowledge.indexing import DatabaseIndexer, schema_fingerprint
 from knowledge.pool import PoolIndexer, bundled_pool_path
 from knowledge.retrieval import Retriever
 from knowledge.store import KnowledgeStore
@@ -88,6 +93,7 @@ class Assistant:
         self.deps = deps
         self.server = server
         self.checkpointer = checkpointer
+        self.warmer: PrefixWarmer | None = None
 
     def _thread_config(self, thread_id: str | None) -> RunnableConfig:
         if thread_id is None:  # a one-off question: no memory
@@ -133,7 +139,31 @@ class Assistant:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def stable_prefix(self, techniques: Techniques | None = None) -> str:
+        """The system message the SQL step begins with on this database (instructions and schema), built
+        by the very node that builds it for a question."""
+        ctx = RunContext(self.deps, techniques or self.settings.techniques)
+        state = cast("AgentState", new_turn(""))
+        state["schema_text"] = gather_context(state, Runtime(context=ctx))["schema_text"]
+        return str(system_message(state, ctx).content)
+
+    def start_warming(self, notify: Callable[[str], None] | None = None) -> PrefixWarmer | None:
+        """With the local server: put the stable prefix in one of its slots in the background (restored
+        from disk when saved before, else read and saved), so the first question pays only for its own
+        tokens. None with another endpoint (nothing to warm that we know of)."""
+        if self.server is None or not self.server.base_url:
+            return None
+        prefix = self.stable_prefix()
+        directory = slot_dir(self.settings)
+        files = SlotFiles(directory, self.settings.slot_cache_mib * 2**20) if directory is not None else None
+        name = cache_name(self.server.options.model_path, prefix, schema_fingerprint(self.deps.db.schema()))
+        root = self.server.base_url.removesuffix("/v1")
+        self.warmer = PrefixWarmer(root, prefix, name, files, self.settings.request_max_s, notify=notify).start()
+        return self.warmer
+
     def close(self) -> None:
+        if self.warmer is not None:
+            self.warmer.close()
         self.deps.db.close()
         if self.checkpointer is not None:
             self.checkpointer.conn.close()
@@ -155,6 +185,9 @@ class Assistant:
             record.error, record.error_kind = str(err), "input"
             yield record
             return
+        if self.warmer is not None and self.warmer.busy:
+            # The prefix is being read into a slot: waiting for it costs less than reading it twice.
+            self.warmer.wait(self.settings.request_max_s)
         context = RunContext(self.deps, techniques or self.settings.techniques)
         prompts = prompt_set(context.techniques.prompts).label
         state: dict[str, Any] = {}
@@ -246,6 +279,31 @@ def start_pool(
     if knowledge is None or not settings.pool:
         return None
     return PoolIndexer(knowledge.store, settings.pool_file or bundled_pool_path(), notify=notify).start()
+
+
+def start_database_index(
+    knowledge: Retriever | None, db: Database, notify: Callable[[str], None] | None = None
+) -> DatabaseIndexer | None:
+    """Index the database's tables and text values in the background unless its schema (fingerprint) is
+    indexed already (the UI and ``sqlsage ask`` call this on connecting; the answer never waits for it).
+    Stop it with ``indexer.stop()`` before closing the store."""
+    if knowledge is None:
+        return None
+    return DatabaseIndexer(knowledge.store, db, notify=notify, on_done=lambda: knowledge.forget_values(db.key)).start()
+
+
+class Background(Protocol):
+    def line(self) -> str: ...
+
+    @property
+    def busy(self) -> bool: ...
+
+
+def background_status(jobs: Sequence[Background | None]) -> tuple[str, bool]:
+    """The work going on behind the answers (the example pool, the database's index, the model's warm-up)
+    as one status line, and whether any of it is still going."""
+    running = [j for j in jobs if j is not None]
+    return " · ".join(j.line() for j in running), any(j.busy for j in running)
 
 
 def open_checkpointer(where: Settings | Path) -> BaseCheckpointSaver[Any]:

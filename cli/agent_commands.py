@@ -7,7 +7,7 @@ import json
 import sys
 
 from agent.model_files import ensure_model_file
-from agent.service import Assistant, clean_question, open_knowledge_or_none, start_pool
+from agent.service import Assistant, clean_question, open_knowledge_or_none, start_database_index, start_pool
 from cli.options import EXIT_FAILED, EXIT_OK, add_common, format_table, settings_from
 from core.db import Database, QueryError
 from core.guard import UnsafeSQLError
@@ -22,16 +22,26 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # the likeliest mistake first, before the knowledge store opens and the pool starts indexing
     Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes).close()
     knowledge = open_knowledge_or_none(settings)
-    indexer = None
+    indexer = db_index = None
     try:
         tools = ToolRegistry.default(settings.tool_specs)
         with Assistant.open(settings, knowledge=knowledge, tools=tools) as assistant:
-            indexer = start_pool(settings, knowledge)  # in the background: the answer does not wait for it
+            # In the background, the answer does not wait for them: the pool, the database's own index.
+            indexer = start_pool(settings, knowledge)
+            db_index = start_database_index(knowledge, assistant.deps.db)
+            # The schema prompt goes to the local server now (restored from disk when saved before): the
+            # question waits for it only while it is being read, which the question would do anyway.
+            warmer = assistant.start_warming()
             record = assistant.ask(args.question)
+            if warmer is not None:
+                print(warmer.line(), file=sys.stderr)
+            if db_index is not None:
+                db_index.stop()  # before the database closes; the rest comes next time
     finally:
-        if indexer is not None:
-            indexer.stop()  # after the batch in hand; what is done stays done, the rest comes next time
-            print(indexer.line(), file=sys.stderr)
+        for job in (db_index, indexer):
+            if job is not None:
+                job.stop()  # after the batch in hand; what is done stays done, the rest comes next time
+                print(job.line(), file=sys.stderr)
         if knowledge is not None:
             knowledge.close()
     if args.json:

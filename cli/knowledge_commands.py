@@ -16,7 +16,7 @@ from core.errors import UserInputError
 from evals.dataset import heldout_db_ids
 from knowledge.docs import description_items, markdown_chunks
 from knowledge.examples import read_spider
-from knowledge.indexing import index_database
+from knowledge.indexing import index_database, mark_indexed
 from knowledge.pool import bundled_pool_path, index_pool, is_current, pool_status, set_pool_enabled
 from knowledge.retrieval import Retriever
 from knowledge.store import KINDS
@@ -130,6 +130,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     db = Database.open(settings.db_url, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes)
     began = time.monotonic()
     report = index_database(retriever.store, db, values=not args.no_values)
+    if not args.no_values:  # the next start of the UI or `ask` finds it indexed
+        mark_indexed(retriever.store, db)
     db.close()
     retriever.close()
     print(f"{report.db}: {report.tables} tables, {report.values} values; {report.changed} changed, "

@@ -178,6 +178,10 @@ class Settings(BaseSettings):
     prompt_cache_mib: int = Field(128, ge=0, description="host memory for cached prompt prefixes, shared by slots")
     kv_cache_type: Literal["f16", "q8_0"] = Field(
         "f16", description="the slots' keys and values: q8_0 takes half the memory of f16")
+    slot_cache_mib: int = Field(1024, ge=0, description=(
+        "disk for the saved key/value caches of each database's schema prompt (under cache_dir/slots), so "
+        "a restart answers the first question without reading the schema again; least recently used go "
+        "first; 0: off"))
     server_start_timeout_s: float = Field(300.0, gt=0)
     prompt_batch: int = Field(256, ge=32, le=4096, description=(
         "prompt tokens the local server reads per step; it reports progress after each, so a step must "

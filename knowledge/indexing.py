@@ -1,11 +1,19 @@
 """Index a database into the store: one schema item per table, distinct values of its text columns.
 
 Re-indexing is cheap: items carry a content hash, so only what changed is embedded again, and items of
-tables that are gone are removed.
+tables that are gone are removed. :class:`DatabaseIndexer` does it in the background on first connection
+(the UI, ``sqlsage ask``): a fingerprint of the reflected schema, kept as a note on the schema collection,
+spares an unchanged database the work on the next start, and a changed one is indexed again by itself.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,6 +25,9 @@ from knowledge.store import Item, KnowledgeStore
 MAX_VALUES_PER_COLUMN = 200
 MAX_VALUE_CHARS = 60
 _TEXT_TYPES = ("CHAR", "TEXT", "CLOB", "STRING", "VARCHAR")
+_FINGERPRINT = "fingerprint:"  # + the database's key: the note on the schema collection
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,7 @@ class IndexReport:
     values: int
     changed: int
     removed: int
+    complete: bool = True  # False when stopped between batches (what is written stays; the rest comes next time)
 
 
 def table_text(table: Table) -> str:
@@ -64,7 +76,13 @@ def value_items(key: str, db: Database, schema: Schema) -> list[Item]:
     return items
 
 
-def index_database(store: KnowledgeStore, db: Database, key: str | None = None, values: bool = True) -> IndexReport:
+BATCH = 512  # items embedded and written at a time: where a stop takes effect
+
+
+def index_database(store: KnowledgeStore, db: Database, key: str | None = None, values: bool = True,
+                   stop: threading.Event | None = None) -> IndexReport:
+    """Index ``db``'s tables (and the values of its text columns) under ``key`` (default: ``db.key``),
+    removing what is gone; with ``stop``, give up between batches once it is set."""
     key = key or db_key(db.url)
     schema = db.schema()
     wanted = schema_items(key, schema) + (value_items(key, db, schema) if values else [])
@@ -74,5 +92,120 @@ def index_database(store: KnowledgeStore, db: Database, key: str | None = None, 
         stale = [i.id for i in store.get(kind, where={"db_id": key}) if i.id not in keep]
         if stale:
             removed += store.delete(kind, ids=stale)
-    changed = store.upsert(wanted)
+    changed = 0
+    for start in range(0, len(wanted), BATCH):
+        if stop is not None and stop.is_set():
+            return IndexReport(key, len(schema.tables), sum(i.kind == "value" for i in wanted), changed, removed,
+                               complete=False)
+        changed += store.upsert(wanted[start : start + BATCH])
     return IndexReport(key, len(schema.tables), sum(i.kind == "value" for i in wanted), changed, removed)
+
+
+def schema_fingerprint(schema: Schema) -> str:
+    """A digest of the reflected schema: tables, columns, their types and keys (not comments, not rows)."""
+    shape = [[t.name, [[c.name, c.type, c.primary_key, c.nullable] for c in t.columns],
+              sorted([list(f.columns), f.ref_table, list(f.ref_columns)] for f in t.foreign_keys)]
+             for t in sorted(schema.tables, key=lambda t: t.name)]
+    return hashlib.sha256(json.dumps([schema.dialect, shape]).encode()).hexdigest()[:16]
+
+
+def indexed_fingerprint(store: KnowledgeStore, key: str) -> str | None:
+    """The fingerprint of the schema last indexed completely for database ``key``, if any."""
+    value = store.marks("schema").get(_FINGERPRINT + key)
+    return str(value) if value else None
+
+
+def index_if_changed(store: KnowledgeStore, db: Database, values: bool = True,
+                     stop: threading.Event | None = None) -> IndexReport | None:
+    """Index ``db`` unless the store holds this very schema already (then None: no work). The fingerprint
+    is recorded once the tables and values are all in, so an interrupted run carries on next time."""
+    digest = schema_fingerprint(db.schema())
+    if indexed_fingerprint(store, db.key) == digest:
+        return None
+    report = index_database(store, db, values=values, stop=stop)
+    if report.complete and values:
+        mark_indexed(store, db)
+    return report
+
+
+def mark_indexed(store: KnowledgeStore, db: Database) -> None:
+    """Record that ``db``'s schema (its fingerprint), tables and values are all in the store."""
+    store.mark("schema", **{_FINGERPRINT + db.key: schema_fingerprint(db.schema())})
+
+
+class DatabaseIndexer:
+    """Index the database's tables and text values in a background thread, unless its schema is indexed.
+
+    Nothing here raises into the caller: a store that cannot be written (a read-only data folder, a full
+    disk) is logged once, and the assistant answers as before. ``line()`` is the state as one line for the
+    CLI and the UI; ``on_done`` runs after a run that wrote something (e.g. to drop a cache of values)."""
+
+    def __init__(self, store: KnowledgeStore, db: Database, notify: Callable[[str], None] | None = None,
+                 on_done: Callable[[], None] | None = None) -> None:
+        self.store, self.db, self.notify, self.on_done = store, db, notify, on_done
+        self.state = "idle"  # idle → checking → indexing → ready | stopped | failed
+        self.report: IndexReport | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> DatabaseIndexer:
+        self.state = "checking"
+        self._thread = threading.Thread(target=self._run, name="sqlsage-db-index", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:  # the first answer matters more: this thread gives way to the model's (Linux: per thread)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except (AttributeError, OSError):
+            pass
+        try:
+            digest = schema_fingerprint(self.db.schema())
+            if indexed_fingerprint(self.store, self.db.key) != digest:
+                self.state = "indexing"
+                self._tell()
+                self.report = index_if_changed(self.store, self.db, stop=self._stop)
+                if self.on_done is not None:
+                    self.on_done()
+            self.state = "stopped" if self.report is not None and not self.report.complete else "ready"
+        except Exception as err:  # whatever fails here, the product answers as it did without the index
+            self.state, self.error = "failed", str(err) or type(err).__name__
+            log.warning("The database %s is not indexed (answers go on without its tables and values in the "
+                        "store): %s", self.db.key, self.error)
+            return
+        self._tell()
+
+    def _tell(self) -> None:
+        if self.notify is not None:
+            self.notify(self.line())
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait for the thread; True once it ended."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            return not self._thread.is_alive()
+        return True
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Ask the thread to stop after its current batch, and wait for that (bounded)."""
+        self._stop.set()
+        self.wait(timeout_s)
+
+    @property
+    def busy(self) -> bool:
+        return self.state in ("checking", "indexing")
+
+    def line(self) -> str:
+        name = self.db.key
+        if self.state == "ready":
+            if self.report is None:
+                return f"Database {name}: indexed (schema unchanged)."
+            return f"Database {name}: {self.report.tables:,} tables and {self.report.values:,} values indexed."
+        if self.state == "indexing":
+            return f"Database {name}: indexing its tables and values in the background…"
+        if self.state == "stopped":
+            return f"Database {name}: partly indexed; the rest next time."
+        if self.state == "failed":
+            return f"Database {name}: not indexed ({self.error})."
+        return f"Database {name}: checking the index…"

@@ -13,7 +13,7 @@ from typing import Any
 
 from agent import waiting
 from agent.llm import EndpointStarter
-from agent.service import Assistant, open_knowledge, start_pool
+from agent.service import Assistant, background_status, open_knowledge, start_database_index, start_pool
 from core.config import Settings
 from tools.registry import ToolRegistry
 from ui import charts
@@ -418,14 +418,21 @@ def launch(settings: Settings, starting: EndpointStarter, auth: Credentials | No
     except BaseException:
         starting.close()
         raise
-    indexer = start_pool(settings, knowledge, notify=lambda line: print(line, file=sys.stderr, flush=True))
+    def tell(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    indexer = start_pool(settings, knowledge, notify=tell)
+    db_index = None
     try:
         tools = ToolRegistry.default(settings.tool_specs)
         with Assistant.open(settings, conversations=True, knowledge=knowledge, tools=tools,
                             starting=starting) as assistant, \
                 HistoryStore(settings.data_dir / "ui.sqlite") as history:
+            db_index = start_database_index(knowledge, assistant.deps.db, notify=tell)
+            warmer = assistant.start_warming(notify=tell)
             pool = AssistantPool(assistant)
-            background = (lambda: (indexer.line(), indexer.busy)) if indexer is not None else None
+            jobs = [indexer, db_index, warmer]
+            background = (lambda: background_status(jobs)) if any(jobs) else None
             app = build_app(assistant, history=history, pool=pool, background=background)
             try:
                 url = serve(app, settings.host, settings.port, auth, concurrency=max(1, settings.parallel_slots))
@@ -433,10 +440,13 @@ def launch(settings: Settings, starting: EndpointStarter, auth: Credentials | No
                 app.block_thread()
             finally:
                 app.close()
+                if db_index is not None:
+                    db_index.stop()  # before the database closes
                 pool.close()
                 app.sqlsage_controller.close()
     finally:
         starting.close()
-        if indexer is not None:
-            indexer.stop()
+        for job in (indexer, db_index):
+            if job is not None:
+                job.stop()
         knowledge.close()
