@@ -128,7 +128,7 @@ def build_app(
                         gr.Examples(EXAMPLES, inputs=question, label=None)
                         with gr.Row():
                             new_btn = gr.Button("New conversation", size="sm", elem_id="new-conversation")
-                            up_btn = gr.Button("👍 Good answer: save as example", size="sm", elem_id="thumbs-up")
+                            up_btn = gr.Button("✓ Good answer: save as example", size="sm", elem_id="thumbs-up")
                         feedback = gr.Markdown(elem_id="feedback")
                     with gr.Column(scale=6, min_width=420):
                         sql_code = gr.Code(
@@ -158,7 +158,7 @@ def build_app(
                                     x_dd = gr.Dropdown([], label="x", elem_id="chart-x", allow_custom_value=True)
                                     y_dd = gr.Dropdown([], label="y", elem_id="chart-y", allow_custom_value=True)
                                 chart_note = gr.Markdown(elem_id="chart-note")
-                                plot = gr.Plot(elem_id="chart-plot", show_label=False, format="png")
+                                plot = gr.Plot(elem_id="chart-plot", show_label=False)  # Plotly: hover, zoom, PNG
                             with gr.Tab("Trace", id="trace", elem_id="tab-trace"):
                                 trace = gr.HTML(control.record_slots(None)["trace"], elem_id="trace",
                                                 css_template=TRACE_CSS, js_on_load=None)

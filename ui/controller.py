@@ -226,17 +226,17 @@ class ChatController:
             result = self.assistant(session).run_sql(text)
         except UnsafeSQLError as err:
             reason = err.reason[:1].upper() + err.reason[1:]
-            return {"sql_msg": f"⛔ **Refused — nothing was run.** {reason}", "ok_sql": None}
+            return {"sql_msg": f"✗ **Refused — nothing was run.** {reason}", "ok_sql": None}
         except QueryError as err:  # wrong, too slow, or a result over the budget: nothing is shown
             lead = "The database rejected the query" if err.kind == "error" else "The query was stopped"
-            return {"sql_msg": f"❌ **{lead}:** {err}", "ok_sql": None}
+            return {"sql_msg": f"✗ **{lead}:** {err}", "ok_sql": None}
         except SqlsageError as err:
-            return {"sql_msg": f"❌ **{err}**", "ok_sql": None}
+            return {"sql_msg": f"✗ **{err}**", "ok_sql": None}
         rows = result.json_rows()
         view = {"columns": list(result.columns), "rows": rows, "truncated": result.truncated, "sql": text,
                 "seconds": result.seconds}
         slots = self.result_slots(view)
-        slots.update({"ok_sql": text, "sql_msg": f"✅ Ran your SQL: {len(rows):,} row(s) in {result.seconds:.2f}s. "
+        slots.update({"ok_sql": text, "sql_msg": f"✓ Ran your SQL: {len(rows):,} row(s) in {result.seconds:.2f}s. "
                       "If it is the right answer to the question, save it as a corrected example."})
         return slots
 
@@ -249,13 +249,13 @@ class ChatController:
         assistant = self.assistant(session)
         remember = getattr(assistant, "remember_example", None)
         if remember is None:
-            return "⚠️ Saving examples is not available in this version (no `Assistant.remember_example`)."
+            return "⚠ Saving examples is not available in this version (no `Assistant.remember_example`)."
         try:
             example_id = remember(question, sql, source)
         except SqlsageError as err:
-            return f"❌ Could not save the example: {err}"
+            return f"✗ Could not save the example: {err}"
         what = "this answer" if source == "thumbs_up" else "your corrected SQL"
-        return f"👍 Saved {what} as an example (id `{example_id}`): similar questions will be guided by it."
+        return f"✓ Saved {what} as an example (id `{example_id}`): similar questions will be guided by it."
 
     def thumbs_up(self, current: Mapping[str, Any] | None, session: str | None) -> Slots:
         if not current:
@@ -282,35 +282,35 @@ class ChatController:
         try:
             db = Database.open(target, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes)
         except SqlsageError as err:
-            return {"settings_msg": f"❌ {err}"}
+            return {"settings_msg": f"✗ {err}"}
         try:
             import sqlalchemy as sa
 
             tables = len(sa.inspect(db.engine).get_table_names())
         except Exception as err:  # noqa: BLE001 - a connection that opens but cannot list tables is still news
-            return {"settings_msg": f"⚠️ Connected to {mask_url(target)}, but cannot list its tables: {err}"}
+            return {"settings_msg": f"⚠ Connected to {mask_url(target)}, but cannot list its tables: {err}"}
         finally:
             db.close()
-        return {"settings_msg": f"✅ Connected to {mask_url(target)}: {tables} table(s)."}
+        return {"settings_msg": f"✓ Connected to {mask_url(target)}: {tables} table(s)."}
 
     def apply_settings(self, url: str, base_url: str, model: str, api_key: str, values: Sequence[Any],
                        session: str | None) -> Slots:
         try:
             techniques = techniques_from_form(self.switches, list(values))
         except ValueError as err:
-            return {"settings_msg": f"❌ {err}"}
+            return {"settings_msg": f"✗ {err}"}
         if not session:
-            return {"settings_msg": "❌ No browser session: reload the page and try again."}
+            return {"settings_msg": "✗ No browser session: reload the page and try again."}
         choice = Choice((url or "").strip() or self.pool.choice(session).db_url, base_url, model, api_key)
         try:
             self.pool.apply(session, choice)
         except SqlsageError as err:
-            return {"settings_msg": f"❌ Settings not applied: {err}"}
+            return {"settings_msg": f"✗ Settings not applied: {err}"}
         base = self.pool.base.settings.techniques
         slots = self.session_info(session)
         slots.update({
             "techniques": techniques.model_dump(), "db_url": "", "api_key": "",
-            "settings_msg": f"✅ Applied for this browser tab: {self.pool.describe(session)}; techniques: "
+            "settings_msg": f"✓ Applied for this browser tab: {self.pool.describe(session)}; techniques: "
                             f"{describe(techniques, base)}. New questions use them.",
         })
         return slots

@@ -288,7 +288,7 @@ def test_schema_browser_and_settings(browser: Any, serve_ui: Callable[..., Serve
         url_box.fill("postgresql://reader:hunter2@127.0.0.1:1/shop")
         page.locator("#test-connection").click()
         message = page.locator("#settings-message")
-        expect(message).to_contain_text("❌", timeout=UI_TIMEOUT_MS)
+        expect(message).to_contain_text("✗", timeout=UI_TIMEOUT_MS)
         assert "hunter2" not in str(message.inner_text()) and "***" in str(message.inner_text())
         url_box.fill("")
         page.locator("#test-connection").click()

@@ -109,9 +109,9 @@ def test_empty_question_is_a_message_not_a_run(control: ChatController) -> None:
 def test_edited_sql_runs_read_only_and_refusals_are_clear(control: ChatController) -> None:
     ok = control.run_sql("SELECT COUNT(*) FROM Album", "session-1")
     assert ok["table"] == (["COUNT(*)"], [[347]]) and ok["ok_sql"] == "SELECT COUNT(*) FROM Album"
-    assert ok["sql_msg"].startswith("✅ Ran your SQL: 1 row(s)")
+    assert ok["sql_msg"].startswith("✓ Ran your SQL: 1 row(s)")
     refused = control.run_sql("DELETE FROM Album", "session-1")
-    assert refused["sql_msg"].startswith("⛔ **Refused — nothing was run.**") and refused["ok_sql"] is None
+    assert refused["sql_msg"].startswith("✗ **Refused — nothing was run.**") and refused["ok_sql"] is None
     wrong = control.run_sql("SELECT nope FROM Album", "session-1")
     assert "rejected" in wrong["sql_msg"] and "no such column" in wrong["sql_msg"]
     assert "Write a query" in control.run_sql("  ", "session-1")["sql_msg"]
@@ -150,15 +150,15 @@ def test_thumbs_up_and_corrected_sql_reach_remember_example(control: ChatControl
 def test_without_a_knowledge_store_saving_says_so(control: ChatController) -> None:
     final = ask(control, "How many artists are there?")[-1]
     message = control.thumbs_up(final["current"], "session-1")["feedback"]
-    assert message.startswith("❌ Could not save the example") and "knowledge store" in message
+    assert message.startswith("✗ Could not save the example") and "knowledge store" in message
 
 
 def test_test_connection_masks_passwords_and_explains(control: ChatController, chinook_copy: Path) -> None:
     assert control.test_connection(f"sqlite:///{chinook_copy}", "s")["settings_msg"].endswith("11 table(s).")
     missing = control.test_connection("sqlite:////no/such/file.db", "s")["settings_msg"]
-    assert missing.startswith("❌") and "does not exist" in missing
+    assert missing.startswith("✗") and "does not exist" in missing
     remote = control.test_connection("postgresql://reader:hunter2@127.0.0.1:1/shop", "s")["settings_msg"]
-    assert remote.startswith("❌") and "hunter2" not in remote and "***" in remote
+    assert remote.startswith("✗") and "hunter2" not in remote and "***" in remote
 
 
 def test_settings_apply_to_one_session_and_share_the_model(control: ChatController, assistant: Assistant,
@@ -169,17 +169,17 @@ def test_settings_apply_to_one_session_and_share_the_model(control: ChatControll
     shutil.copyfile(chinook_copy, other)
     values = [getattr(Techniques(), s.name) for s in control.switches]
     applied = control.apply_settings(f"sqlite:///{other}", "", "", "", values, "session-2")
-    assert applied["settings_msg"].startswith("✅ Applied for this browser tab") and "other.sqlite" in applied["header"]
+    assert applied["settings_msg"].startswith("✓ Applied for this browser tab") and "other.sqlite" in applied["header"]
     mine = control.assistant("session-2")
     assert mine is not assistant and mine.deps.llm is assistant.deps.llm  # the same model, not a new server
     assert control.assistant("session-1") is assistant  # other sessions keep the default
     bad = control.apply_settings("sqlite:////no/such.db", "", "", "", values, "session-2")
-    assert bad["settings_msg"].startswith("❌ Settings not applied") and control.assistant("session-2") is mine
+    assert bad["settings_msg"].startswith("✗ Settings not applied") and control.assistant("session-2") is mine
     wrong = list(values)
     wrong[[s.name for s in control.switches].index("max_repairs")] = 99
     assert "max_repairs" in control.apply_settings("", "", "", "", wrong, "session-2")["settings_msg"]
     back = control.apply_settings("", "", "", "", values, "session-2")  # blank: the session's current db
-    assert back["settings_msg"].startswith("✅") and control.assistant("session-2") is mine
+    assert back["settings_msg"].startswith("✓") and control.assistant("session-2") is mine
 
 
 def test_pool_builds_a_client_for_a_new_endpoint_and_closes_what_it_opened(assistant: Assistant) -> None:
