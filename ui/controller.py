@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agent.budget import CHARS_PER_TOKEN
 from agent.service import AnswerRecord, Assistant
 from agent.slots import QueueStatus
 from agent.trace import Running
@@ -25,13 +26,17 @@ from core.config import Techniques
 from core.db import Database, QueryError, mask_url
 from core.errors import SqlsageError
 from core.guard import UnsafeSQLError
+from core.measured import Measured, figures_for
 from ui import charts
 from ui.history import HistoryStore, NotYours
+from ui.presets import Preset, matching, presets
 from ui.render import (
     PAGE_SIZE,
+    SCHEMA_NODES,
     conversation_label,
     conversation_messages,
     page,
+    prompt_speed,
     record_ok,
     result_summary,
     schema_html,
@@ -40,9 +45,10 @@ from ui.render import (
     trace_json,
     turn_index,
     turn_messages,
+    wait_text,
 )
 from ui.sessions import AssistantPool, Choice
-from ui.switches import Switch, describe, switches, techniques_from_form
+from ui.switches import Switch, current_values, describe, switches, techniques_from_form
 
 Slots = dict[str, Any]
 EXAMPLE_SOURCES = ("thumbs_up", "corrected")
@@ -84,6 +90,14 @@ class ChatController:
         self.trace_dir = Path(trace_dir or tempfile.mkdtemp(prefix="sqlsage-traces-"))
         self.trace_dir.mkdir(parents=True, exist_ok=True)
         self.switches: list[Switch] = switches()
+        base = pool.base
+        self.measured: Measured = figures_for(base.settings.data_dir, base.deps.db.url)
+        self.presets: list[Preset] = presets(self.measured)
+        # What the model servers have read already: (database, prompt set, sample rows, endpoint) of each
+        # schema prompt sent once (a server keeps the prefix), and the prompt tokens a second measured
+        # on the first, cold, read. Shared by every session, like the servers.
+        self._schemas_read: set[tuple[str, str, int, str]] = set()
+        self.prompt_tokens_per_s: float | None = None
 
     def close(self) -> None:
         """Remove the trace files written for downloads (the pool and history belong to the caller)."""
@@ -165,6 +179,14 @@ class ChatController:
             conv = self.history.start(owner, text, db=assistant.deps.db.display_url).id
         steps: list[Any] = []
         now: str | None = None  # the node running now, as the graph's own task stream says
+        schema_key = (assistant.deps.db.url, chosen.prompts, chosen.sample_rows, self.pool.model_text(session))
+        schema_tokens: int | None = None  # of the schema prompt, once the context step has told its length
+
+        def waiting(node: str | None) -> str | None:
+            return wait_text(node, db_name=assistant.deps.db.key, schema_tokens=schema_tokens,
+                             schema_read=schema_key in self._schemas_read,
+                             tokens_per_s=self.prompt_tokens_per_s, candidates=chosen.self_consistency)
+
         yield {"chat": base + turn_messages(text, steps), "question": "", "conv": conv,
                "feedback": "", "trace": trace_html([])}
         for item in assistant.stream(text, techniques=chosen, thread_id=conv):
@@ -183,10 +205,21 @@ class ChatController:
             if isinstance(item, Running):
                 if item.nodes and item.nodes[-1] != now:  # between two nodes: the last one stays shown
                     now = item.nodes[-1]
-                    yield {"chat": base + turn_messages(text, steps, now=now)}
+                    yield {"chat": base + turn_messages(text, steps, now=now, waiting=waiting(now))}
                 continue
             steps.append(item)
+            self._note_step(item, schema_key)
+            if item.node == "context" and item.output.get("schema_chars"):
+                schema_tokens = -(-int(item.output["schema_chars"]) // CHARS_PER_TOKEN)
             yield {"chat": base + turn_messages(text, steps, now=now), "trace": trace_html(steps)}
+
+    def _note_step(self, step: Any, schema_key: tuple[str, str, int, str]) -> None:
+        """After the first model call that carried this schema: the server has it, and its speed is known."""
+        if step.node not in SCHEMA_NODES or not step.model_calls:
+            return
+        if schema_key not in self._schemas_read:
+            self.prompt_tokens_per_s = prompt_speed([step]) or self.prompt_tokens_per_s
+        self._schemas_read.add(schema_key)
 
     def new_conversation(self) -> Slots:
         slots = self.record_slots(None)
@@ -293,6 +326,18 @@ class ChatController:
             db.close()
         return {"settings_msg": f"✓ Connected to {mask_url(target)}: {tables} table(s)."}
 
+    def form_values(self, techniques: Techniques) -> list[Any]:
+        """The Advanced form's values showing ``techniques`` (an unset optional number is an empty box)."""
+        return ["" if v is None and s.optional else v
+                for s, v in zip(self.switches, current_values(techniques, self.switches), strict=True)]
+
+    def preset_form(self, key: str) -> list[Any] | None:
+        """The form's values of the preset ``key``, or None for ``custom`` (the form stays as it is)."""
+        for p in self.presets:
+            if p.key == key:
+                return self.form_values(p.techniques)
+        return None
+
     def apply_settings(self, url: str, base_url: str, model: str, api_key: str, values: Sequence[Any],
                        session: str | None) -> Slots:
         try:
@@ -310,6 +355,7 @@ class ChatController:
         slots = self.session_info(session)
         slots.update({
             "techniques": techniques.model_dump(), "db_url": "", "api_key": "",
+            "preset": matching(self.presets, techniques),
             "settings_msg": f"✓ Applied for this browser tab: {self.pool.describe(session)}; techniques: "
                             f"{describe(techniques, base)}. New questions use them.",
         })

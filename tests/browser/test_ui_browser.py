@@ -179,11 +179,11 @@ def test_edit_and_rerun_sql_refusals_chart_and_corrected_example(
         assert "25 row(s)" in run_sql(page, genre_sql, "Ran your SQL")
         tab(page, "Chart")
         expect(page.locator("#chart-kind input")).to_have_value("bar", timeout=UI_TIMEOUT_MS)
-        expect(page.locator("#chart-plot img")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        expect(page.locator("#chart-plot .js-plotly-plot")).to_be_visible(timeout=UI_TIMEOUT_MS)
         shot(page, "05-chart")
         page.locator("#chart-kind input").click()
         page.get_by_role("option", name="line", exact=True).click()
-        expect(page.locator("#chart-plot img")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        expect(page.locator("#chart-plot .js-plotly-plot")).to_be_visible(timeout=UI_TIMEOUT_MS)
         page.locator("#chart-kind input").click()
         page.get_by_role("option", name="none", exact=True).click()
         expect(page.locator("#chart-note")).to_contain_text("No chart", timeout=UI_TIMEOUT_MS)
@@ -294,6 +294,7 @@ def test_schema_browser_and_settings(browser: Any, serve_ui: Callable[..., Serve
         page.locator("#test-connection").click()
         expect(message).to_contain_text("11 table(s)", timeout=UI_TIMEOUT_MS)
 
+        page.locator("#advanced").get_by_text(re.compile("^Advanced")).click()  # the switches are folded away
         page.locator("#tech-answer input").uncheck()
         page.locator("#apply-settings").click()
         expect(message).to_contain_text("answer=False", timeout=UI_TIMEOUT_MS)

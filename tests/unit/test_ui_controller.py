@@ -59,7 +59,8 @@ def test_ask_streams_each_step_then_fills_the_panel(control: ChatController) -> 
     nodes = ["context", "generate", "validate", "execute", "answer"]  # as the graph's task stream says
     assert [u["chat"][-1]["metadata"]["title"] for u in started] == [f"Working: {step_label(n)}" for n in nodes]
     assert [u["chat"][-1]["content"].count("✓") for u in started] == [0, 1, 2, 3, 4]
-    assert all(u["chat"][-1]["content"].endswith(f"⏳ {step_label(n)}") for u, n in zip(started, nodes, strict=True))
+    assert all(f"◷ {step_label(n)}" in u["chat"][-1]["content"] for u, n in zip(started, nodes, strict=True))
+    assert "◷ Reading the schema of chinook" in started[1]["chat"][-1]["content"]  # the first SQL call here
     assert [u["chat"][-1]["content"].count("✓") for u in finished] == [1, 2, 3, 4, 5]
     assert "275" in final["chat"][-1]["content"]
     assert final["sql"] == "SELECT COUNT(*) AS n FROM Artist"
@@ -202,3 +203,26 @@ def test_pool_builds_a_client_for_a_new_endpoint_and_closes_what_it_opened(assis
     pool.close()
     assert pool.sessions() == 0
     assert assistant.run_sql("SELECT 1").rows == [(1,)]  # the launch assistant is not the pool's to close
+
+
+def test_the_first_question_on_a_database_says_it_reads_the_schema_and_the_next_does_not(
+        control: ChatController) -> None:
+    def lines(updates: list[dict[str, Any]]) -> str:
+        return "\n".join(u["chat"][-1]["content"] for u in updates if "chat" in u and "trace" not in u)
+
+    first = lines(ask(control, "How many artists are there?"))
+    assert "Reading the schema of chinook (" in first and "tokens, about" in first and "once per database" in first
+    again = lines(ask(control, "How many artists are there?"))
+    assert "Reading the schema of" not in again  # the server has it now
+
+
+def test_presets_fill_the_form_and_an_applied_preset_is_named(control: ChatController) -> None:
+    assert [p.key for p in control.presets] == ["fast", "default"]
+    assert control.preset_form("custom") is None
+    fast = control.preset_form("fast")
+    assert fast is not None
+    applied = control.apply_settings("", "", "", "", fast, "session-1")
+    assert applied["preset"] == "fast" and applied["settings_msg"].startswith("✓ Applied")
+    untouched = control.apply_settings("", "", "", "", control.form_values(control.assistant("s").settings.techniques),
+                                       "session-1")
+    assert Techniques.model_validate(untouched["techniques"]) == control.assistant("s").settings.techniques
