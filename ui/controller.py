@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.budget import CHARS_PER_TOKEN
-from agent.service import AnswerRecord, Assistant
+from agent.service import AnswerRecord, Assistant, ResultReady
 from agent.slots import QueueStatus
 from agent.trace import Running
 from core.config import Techniques
@@ -199,6 +199,10 @@ class ChatController:
                               "conv": conv})
                 yield slots
                 return
+            if isinstance(item, ResultReady):  # the query ran: its table now, the written answer after
+                yield self.result_slots({"columns": item.columns, "rows": item.rows, "truncated": item.truncated,
+                                         "sql": item.sql, "seconds": None}) | {"sql": item.sql}
+                continue
             if isinstance(item, QueueStatus):  # a model call waits for a free slot: say where it stands
                 yield {"chat": base + turn_messages(text, steps, now=now, waiting=item.text())}
                 continue

@@ -2,7 +2,8 @@
 that say why, and charts you can read (hover values, whole labels). A scripted model: no real LLM.
 
 Screenshots: artifacts/screenshots/settings_presets.png, settings_advanced.png, progress_schema.png,
-trace_fast.png, trace_default.png, chart_bar.png.
+trace_fast.png, trace_default.png, chart_bar.png; and the README's docs/screenshot-settings.png and
+docs/screenshot-chart.png.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from agent.testing import ScriptedChatModel
 
 Served = Any  # tests/browser/conftest.py's Served
+DOCS = Path(__file__).resolve().parents[2] / "docs"  # the README's pictures of Settings and of a chart
 
 pytestmark = pytest.mark.browser
 
@@ -79,6 +81,7 @@ def test_presets_show_their_figures_and_change_what_the_agent_does(
         # the tests run with the minimal techniques: the Fast preset is the one chosen
         expect(choice.get_by_role("radio", name=re.compile("^Fast"))).to_be_checked()
         shot(page, "settings_presets", full_page=True)
+        page.screenshot(path=str(DOCS / "screenshot-settings.png"))
 
         tab(page, "Chat")
         ask(page, "Is there an artist called Nobody?", 1)
@@ -135,8 +138,9 @@ def test_a_long_wait_says_what_it_waits_for(browser: Any, serve_ui: Callable[...
                                              shot: Callable[..., Path]) -> None:
     from playwright.sync_api import expect
 
-    def slow(messages: list[Any]) -> str:  # a model that takes its time over the schema
+    def slow(messages: list[Any]) -> str:  # a model that takes its time over the schema, and the answer
         if "The query" in str(messages[-1].content):
+            time.sleep(6)
             return "There are 275 artists."
         time.sleep(6)
         return "```sql\nSELECT COUNT(*) AS artists FROM Artist\n```"
@@ -151,7 +155,12 @@ def test_a_long_wait_says_what_it_waits_for(browser: Any, serve_ui: Callable[...
         expect(chat).to_contain_text(re.compile(r"Reading the schema of chinook \([\d,]+ tokens, about \d+ s, "
                                                 r"once per database\)"), timeout=UI_TIMEOUT_MS)
         shot(page, "progress_schema")
+        # the table shows as soon as the query ran, while the answer is still being written
+        expect(page.locator("#result-table")).to_contain_text("275", timeout=UI_TIMEOUT_MS)
+        expect(chat).to_contain_text("Writing the answer")
+        assert chat.get_by_text(re.compile("How I got there")).count() == 0
         expect(chat.get_by_text(re.compile("How I got there"))).to_have_count(1, timeout=UI_TIMEOUT_MS)
+        expect(chat).to_contain_text("There are 275 artists.")
         expect(chat).not_to_contain_text("Reading the schema of")  # done: the wait line is gone
     finally:
         context.close()
@@ -184,6 +193,7 @@ def test_a_chart_has_hover_values_and_whole_labels(browser: Any, serve_ui: Calla
         expect(plot.locator(".hoverlayer")).to_contain_text("Genre: Rock")
         expect(plot.locator(".modebar-btn[data-title='Download plot as a PNG']")).to_have_count(1)
         shot(page, "chart_bar", full_page=True)
+        page.screenshot(path=str(DOCS / "screenshot-chart.png"), full_page=True)
         page.locator("#chart-kind input").click()  # still switchable
         page.get_by_role("option", name="line", exact=True).click()
         expect(plot.locator(".scatterlayer .trace")).to_have_count(1, timeout=UI_TIMEOUT_MS)

@@ -54,6 +54,10 @@ def test_ask_streams_each_step_then_fills_the_panel(control: ChatController) -> 
     updates = ask(control, "How many artists are there?")
     first, *updates, final = updates
     assert first["chat"][-1]["metadata"]["status"] == "pending" and first["question"] == ""
+    (early,) = [u for u in updates if "table" in u]  # the rows, as soon as the query ran
+    assert early["table"] == (["n"], [[275]]) and "chat" not in early
+    assert updates.index(early) < max(i for i, u in enumerate(updates) if "trace" in u)  # before the answer
+    updates = [u for u in updates if u is not early]
     started = [u for u in updates if "trace" not in u]  # a node started: the chat says what runs now
     finished = [u for u in updates if "trace" in u]  # a node finished: one more step in the list
     nodes = ["context", "generate", "validate", "execute", "answer"]  # as the graph's task stream says
