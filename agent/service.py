@@ -48,6 +48,16 @@ SUBGRAPH_NODES = frozenset({"candidate"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+@dataclass(frozen=True)
+class ResultReady:
+    """The query's rows, as soon as it ran: before the written answer, which can take a while longer."""
+
+    sql: str
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+
+
 @dataclass
 class AnswerRecord:
     question: str
@@ -172,12 +182,13 @@ class Assistant:
 
     def stream(
         self, question: str, techniques: Techniques | None = None, thread_id: str | None = None
-    ) -> Iterator[Step | Running | QueueStatus | AnswerRecord]:
+    ) -> Iterator[Step | Running | QueueStatus | ResultReady | AnswerRecord]:
         """Yield each Step as its node finishes, then the AnswerRecord (errors included, never raised
         for the user's or the backend's fault). Questions with the same ``thread_id`` form one
         conversation: a follow-up is resolved against the earlier questions and their SQL. Each time a
         node starts or ends, ``Running`` says which are running now; while a model call waits for a free
-        slot of the server, its QueueStatus (place in line, estimate) comes too."""
+        slot of the server, its QueueStatus (place in line, estimate) comes too; once the query has run
+        (before the answer is written), ResultReady carries its rows."""
         record = AnswerRecord(question=question)
         try:
             record.question = clean_question(question, self.settings.max_question_chars)
@@ -217,6 +228,10 @@ class Assistant:
                     continue
                 if mode == "values":
                     if not namespace:
+                        if chunk.get("columns") and not chunk.get("error") and (
+                                chunk.get("columns"), chunk.get("rows")) != (state.get("columns"), state.get("rows")):
+                            yield ResultReady(chunk.get("sql") or "", list(chunk["columns"]),
+                                              list(chunk.get("rows") or []), bool(chunk.get("truncated")))
                         state = chunk
                     continue
                 for node, update in chunk.items():

@@ -16,6 +16,7 @@ from agent.service import open_knowledge
 from core.config import Endpoint, Settings, Techniques
 from core.db import db_key
 from core.errors import SqlsageError
+from core.measured import Figures, write_own
 from evals.dataset import heldout_db_ids, load_questions, select
 from evals.ladder import REFERENCE, resolve, validate
 from evals.ragas_metrics import Embedder, build_metrics, evaluate_ragas, judge_llm, ragas_embeddings
@@ -149,7 +150,20 @@ def evaluate(
     if request.ragas:
         info["ragas_questions"] = min(request.ragas_limit, len(questions))
     summaries, files = write_reports(out_dir, runs, info, ragas)
+    remember_figures(settings.data_dir, questions, summaries)
     return EvalOutcome(out_dir, runs, summaries, files, ragas, info)
+
+
+def remember_figures(data_dir: Path, questions: Sequence[Any], summaries: Sequence[ConfigSummary]) -> Path | None:
+    """Keep each configuration's accuracy and median seconds of a run on one database under the data
+    folder (``core.measured``), where the UI shows them beside its presets in place of the shipped
+    figures. A run over several databases (the benchmark's) is nobody's own database: nothing is kept."""
+    urls = {q.db_url for q in questions}
+    if len(urls) != 1:
+        return None
+    rungs = {s.config: Figures(s.n, s.correct, round(s.median_s, 2), techniques=dict(s.techniques))
+             for s in summaries if s.n and s.median_s is not None}
+    return write_own(data_dir, urls.pop(), rungs) if rungs else None
 
 
 def _changed(techniques: Techniques) -> dict[str, Any]:

@@ -16,12 +16,13 @@ from agent.llm import EndpointStarter
 from agent.service import Assistant, background_status, open_knowledge, start_database_index, start_pool
 from core.config import Settings
 from tools.registry import ToolRegistry
-from ui import charts
+from ui import charts, presets
 from ui.auth import Credentials
 from ui.controller import ChatController, Slots
 from ui.history import HistoryStore, browser_secret
 from ui.render import short_url, table_value
 from ui.sessions import AssistantPool
+from ui.switches import by_stage as switch_groups
 
 EXAMPLES = [
     "How many artists are there?",
@@ -128,7 +129,7 @@ def build_app(
                         gr.Examples(EXAMPLES, inputs=question, label=None)
                         with gr.Row():
                             new_btn = gr.Button("New conversation", size="sm", elem_id="new-conversation")
-                            up_btn = gr.Button("👍 Good answer: save as example", size="sm", elem_id="thumbs-up")
+                            up_btn = gr.Button("✓ Good answer: save as example", size="sm", elem_id="thumbs-up")
                         feedback = gr.Markdown(elem_id="feedback")
                     with gr.Column(scale=6, min_width=420):
                         sql_code = gr.Code(
@@ -158,7 +159,7 @@ def build_app(
                                     x_dd = gr.Dropdown([], label="x", elem_id="chart-x", allow_custom_value=True)
                                     y_dd = gr.Dropdown([], label="y", elem_id="chart-y", allow_custom_value=True)
                                 chart_note = gr.Markdown(elem_id="chart-note")
-                                plot = gr.Plot(elem_id="chart-plot", show_label=False, format="png")
+                                plot = gr.Plot(elem_id="chart-plot", show_label=False)  # Plotly: hover, zoom, PNG
                             with gr.Tab("Trace", id="trace", elem_id="tab-trace"):
                                 trace = gr.HTML(control.record_slots(None)["trace"], elem_id="trace",
                                                 css_template=TRACE_CSS, js_on_load=None)
@@ -182,17 +183,30 @@ def build_app(
                     model = gr.Textbox(label="Model name", elem_id="model-name", placeholder=pool.base_model)
                     api_key = gr.Textbox(label="API key", type="password", elem_id="api-key",
                                          placeholder="(unchanged)")
-                gr.Markdown("**Techniques**")
+                gr.Markdown("**How hard to try**", elem_id="preset-head")
+                preset = gr.Radio(
+                    [(presets.choice_label(p), p.key) for p in control.presets]
+                    + [("Custom: the switches under Advanced", presets.CUSTOM)],
+                    value=presets.matching(control.presets, assistant.settings.techniques), show_label=False,
+                    elem_id="preset",
+                )
+                gr.Markdown(presets.presets_markdown(control.presets, control.measured), elem_id="preset-note")
                 boxes: dict[str, Any] = {}
                 now = assistant.settings.techniques
-                with gr.Row():  # the on/off switches side by side, then the numbers three to a row
-                    for s in (s for s in items if s.kind == "bool"):
-                        boxes[s.name] = _switch_component(gr, s, getattr(now, s.name, s.default))
-                others = [s for s in items if s.kind != "bool"]
-                for start in range(0, len(others), 3):
-                    with gr.Row():
-                        for s in others[start: start + 3]:
-                            boxes[s.name] = _switch_component(gr, s, getattr(now, s.name, s.default))
+                with gr.Accordion("Advanced: every switch, by stage of the method", open=False,
+                                  elem_id="advanced"):
+                    for title, group in switch_groups(items):
+                        gr.Markdown(f"**{title}**", elem_classes=["stage-head"])
+                        flags = [s for s in group if s.kind == "bool"]
+                        if flags:
+                            with gr.Row():  # the on/off switches side by side, then the numbers three to a row
+                                for s in flags:
+                                    boxes[s.name] = _switch_component(gr, s, getattr(now, s.name, s.default))
+                        others = [s for s in group if s.kind != "bool"]
+                        for start in range(0, len(others), 3):
+                            with gr.Row():
+                                for s in others[start: start + 3]:
+                                    boxes[s.name] = _switch_component(gr, s, getattr(now, s.name, s.default))
                 switch_boxes = [boxes[s.name] for s in items]  # in the order techniques_from_form expects
                 apply_btn = gr.Button("Apply settings", variant="primary", elem_id="apply-settings")
                 settings_msg = gr.Markdown(elem_id="settings-message")
@@ -202,7 +216,7 @@ def build_app(
             "view": view, "page": page_no, "sql": sql_code, "sql_msg": sql_msg, "summary": summary,
             "page_info": page_info, "trace": trace, "feedback": feedback, "ok_sql": ok_sql, "owner": owner,
             "techniques": techniques, "settings_msg": settings_msg, "header": header, "schema": schema,
-            "browser_id": browser_id, "db_url": db_url, "api_key": api_key,
+            "browser_id": browser_id, "db_url": db_url, "api_key": api_key, "preset": preset,
         }
         chart_parts = [kind_dd, x_dd, y_dd, chart_note, plot]
         special: dict[str, list[Any]] = {
@@ -363,7 +377,14 @@ def build_app(
             return to_updates(control.apply_settings(url, endpoint, name, key, values, request.session_hash))
 
         apply_btn.click(on_apply, [db_url, base_url, model, api_key, *switch_boxes],
-                        outputs("settings_msg", "techniques", "header", "schema", "db_placeholder", "api_key"))
+                        outputs("settings_msg", "techniques", "header", "schema", "db_placeholder", "api_key",
+                                "preset"))
+
+        def on_preset(key: str) -> list[Any]:  # a preset fills the form; Apply settings applies it
+            values = control.preset_form(key)
+            return [gr.update() for _ in switch_boxes] if values is None else values
+
+        preset.input(on_preset, [preset], switch_boxes)
     app.sqlsage_controller = control  # for tests and embedding: the pool and history behind this app
     return app
 

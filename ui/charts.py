@@ -1,11 +1,13 @@
-"""Charts for the UI: which chart fits a result, and a matplotlib Figure of it (pure: no Gradio).
+"""Charts for the UI: which chart fits a result, and an interactive Plotly figure of it (no Gradio).
 
 The choice itself is the agent's own chart tool, ``tools.builtin.choose_chart`` (a line for a time-like
 x, a bar for a category and a number, a scatter for two numbers, nothing for a single value), so the UI
 and the agent agree. The UI adds a reason for "none" and prefers a measure over an id column as y. The
 user can then change the kind and the columns; ``figure`` draws whatever was chosen (the one chart
-renderer: the tool returns a spec, never a picture). No pyplot here:
-``matplotlib.figure.Figure`` is safe to build in Gradio's worker threads.
+renderer: the tool returns a spec, never a picture). The figure hovers its values, draws bars
+sideways when their labels are long (so no label is cut), keeps the largest ``MAX_BARS`` categories
+and sums the rest into "others", and its toolbar downloads a PNG (drawn in the browser). Plotly is
+imported only when a figure is drawn.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from tools.builtin import ChartKind
 from tools.builtin import choose_chart as choose_chart_spec
 
 KINDS: tuple[ChartKind, ...] = ("bar", "line", "scatter", "none")
-MAX_BARS = 30
+MAX_BARS = 15  # categories drawn; the rest are summed into one "others" bar
+LONG_LABEL = 10  # a category label longer than this (characters) turns the bars sideways
+OTHERS = "others"
+COLOR = "#ea580c"
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
 _ID_NAME = re.compile(r"(^id$|_id$|Id$|ID$)")
@@ -108,42 +113,90 @@ def _as_time(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Bars:
+    """The bars of a bar chart: at most ``MAX_BARS`` labels (largest first when capped, with
+    ``others`` summing the rest), and whether they lie sideways."""
+
+    labels: list[str]
+    values: list[float]
+    hidden: int  # categories summed into "others" (0: none)
+    horizontal: bool
+
+
+def bars(xs: Sequence[Any], ys: Sequence[float], cap: int = MAX_BARS) -> Bars:
+    """The bars for ``xs``/``ys``: the order of the result when it fits, else the ``cap - 1`` largest
+    and one "others" bar with the sum of the rest (so the total stays right)."""
+    labels = ["NULL" if x is None else str(x) for x in xs]
+    pairs = list(zip(labels, ys, strict=True))
+    hidden = 0
+    if len(pairs) > cap:
+        ranked = sorted(pairs, key=lambda p: p[1], reverse=True)
+        kept, rest = ranked[: cap - 1], ranked[cap - 1:]
+        pairs = [*kept, (f"{OTHERS} ({len(rest)})", sum(v for _, v in rest))]
+        hidden = len(rest)
+    horizontal = any(len(label) > LONG_LABEL for label, _ in pairs) or len(pairs) > 8
+    return Bars([p[0] for p in pairs], [p[1] for p in pairs], hidden, horizontal)
+
+
+def line_points(xs: Sequence[Any], ys: Sequence[float]) -> list[tuple[Any, float]]:
+    """The points of a line chart, in x order (dates parsed, so the axis is a time axis)."""
+    pairs = [(_as_time(x), y) for x, y in zip(xs, ys, strict=True) if x is not None]
+    return sorted(pairs, key=lambda p: (str(type(p[0])), p[0]))
+
+
+def scatter_points(xs: Sequence[Any], ys: Sequence[float]) -> list[tuple[float, float]]:
+    numbers = [(_to_number(x), y) for x, y in zip(xs, ys, strict=True)]
+    return [(x, y) for x, y in numbers if x is not None]
+
+
 def figure(columns: Sequence[str], rows: Sequence[Sequence[Any]], spec: ChartSpec, title: str = "") -> Any:
-    """A matplotlib Figure of ``spec``, or None when there is nothing to draw."""
-    from matplotlib.figure import Figure
+    """A Plotly Figure of ``spec`` (hover values, full labels, PNG download), or None when there is
+    nothing to draw."""
+    import plotly.graph_objects as go
 
     xs, ys = chart_data(columns, rows, spec)
     if not xs:
         return None
-    fig = Figure(figsize=(7, 3.6), dpi=100, layout="constrained")
-    ax = fig.add_subplot()
-    color = "#ea580c"
+    x_name, y_name = spec.x or "", spec.y or ""
+    fig = go.Figure()
+    height = 380
     if spec.kind == "bar":
-        shown = list(zip(xs, ys, strict=True))[:MAX_BARS]
-        labels = ["NULL" if x is None else _short(str(x)) for x, _ in shown]
-        ax.bar(range(len(shown)), [y for _, y in shown], color=color)
-        ax.set_xticks(range(len(shown)), labels, rotation=45 if len(shown) > 6 else 0,
-                      ha="right" if len(shown) > 6 else "center", fontsize=8)
-        if len(xs) > MAX_BARS:
-            title = (title + " " if title else "") + f"(first {MAX_BARS} of {len(xs)})"
+        b = bars(xs, ys)
+        if b.hidden:
+            title = (title + " " if title else "") + f"(the {len(b.labels) - 1} largest of {len(xs)}; " \
+                f"{b.hidden} summed as {OTHERS})"
+        if b.horizontal:  # top to bottom in the result's order: the y axis is reversed
+            fig.add_trace(go.Bar(x=b.values, y=b.labels, orientation="h", marker_color=COLOR, name=y_name,
+                                 hovertemplate=f"{x_name}: %{{y}}<br>{y_name}: %{{x:,}}<extra></extra>"))
+            fig.update_yaxes(autorange="reversed", automargin=True, title_text=x_name, type="category")
+            fig.update_xaxes(title_text=y_name)
+            height = max(300, 26 * len(b.labels) + 120)
+        else:
+            fig.add_trace(go.Bar(x=b.labels, y=b.values, marker_color=COLOR, name=y_name,
+                                 hovertemplate=f"{x_name}: %{{x}}<br>{y_name}: %{{y:,}}<extra></extra>"))
+            fig.update_xaxes(title_text=x_name, type="category", automargin=True)
+            fig.update_yaxes(title_text=y_name)
     elif spec.kind == "line":
-        pairs = sorted(((_as_time(x), y) for x, y in zip(xs, ys, strict=True) if x is not None),
-                       key=lambda p: (str(type(p[0])), p[0]))
-        ax.plot([p[0] for p in pairs], [p[1] for p in pairs], marker="o", markersize=3, color=color)
-        fig.autofmt_xdate()
+        pts = line_points(xs, ys)
+        fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
+                                 line_color=COLOR, name=y_name,
+                                 hovertemplate=f"{x_name}: %{{x}}<br>{y_name}: %{{y:,}}<extra></extra>"))
+        fig.update_xaxes(title_text=x_name, automargin=True)
+        fig.update_yaxes(title_text=y_name)
     else:
-        numbers = [(_to_number(x), y) for x, y in zip(xs, ys, strict=True)]
-        points = [(x, y) for x, y in numbers if x is not None]
+        points = scatter_points(xs, ys)
         if not points:
             return None
-        ax.scatter([p[0] for p in points], [p[1] for p in points], s=14, color=color)
-    ax.set_xlabel(spec.x or "")
-    ax.set_ylabel(spec.y or "")
-    ax.grid(axis="y", alpha=0.3)
-    if title:
-        ax.set_title(title, fontsize=10)
+        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="markers",
+                                 marker_color=COLOR, name=y_name,
+                                 hovertemplate=f"{x_name}: %{{x:,}}<br>{y_name}: %{{y:,}}<extra></extra>"))
+        fig.update_xaxes(title_text=x_name)
+        fig.update_yaxes(title_text=y_name)
+    fig.update_layout(
+        title_text=title or None, title_font_size=13, height=height, showlegend=False, hovermode="closest",
+        margin={"l": 10, "r": 10, "t": 40 if title else 16, "b": 10}, template="plotly_white",
+        font={"family": "DejaVu Sans, sans-serif", "size": 12},
+    )
     return fig
 
-
-def _short(text: str, limit: int = 18) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

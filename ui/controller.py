@@ -18,20 +18,25 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.service import AnswerRecord, Assistant
+from agent.budget import CHARS_PER_TOKEN
+from agent.service import AnswerRecord, Assistant, ResultReady
 from agent.slots import QueueStatus
 from agent.trace import Running
 from core.config import Techniques
 from core.db import Database, QueryError, mask_url
 from core.errors import SqlsageError
 from core.guard import UnsafeSQLError
+from core.measured import Measured, figures_for
 from ui import charts
 from ui.history import HistoryStore, NotYours
+from ui.presets import Preset, matching, presets
 from ui.render import (
     PAGE_SIZE,
+    SCHEMA_NODES,
     conversation_label,
     conversation_messages,
     page,
+    prompt_speed,
     record_ok,
     result_summary,
     schema_html,
@@ -40,9 +45,10 @@ from ui.render import (
     trace_json,
     turn_index,
     turn_messages,
+    wait_text,
 )
 from ui.sessions import AssistantPool, Choice
-from ui.switches import Switch, describe, switches, techniques_from_form
+from ui.switches import Switch, current_values, describe, switches, techniques_from_form
 
 Slots = dict[str, Any]
 EXAMPLE_SOURCES = ("thumbs_up", "corrected")
@@ -84,6 +90,14 @@ class ChatController:
         self.trace_dir = Path(trace_dir or tempfile.mkdtemp(prefix="sqlsage-traces-"))
         self.trace_dir.mkdir(parents=True, exist_ok=True)
         self.switches: list[Switch] = switches()
+        base = pool.base
+        self.measured: Measured = figures_for(base.settings.data_dir, base.deps.db.url)
+        self.presets: list[Preset] = presets(self.measured)
+        # What the model servers have read already: (database, prompt set, sample rows, endpoint) of each
+        # schema prompt sent once (a server keeps the prefix), and the prompt tokens a second measured
+        # on the first, cold, read. Shared by every session, like the servers.
+        self._schemas_read: set[tuple[str, str, int, str]] = set()
+        self.prompt_tokens_per_s: float | None = None
 
     def close(self) -> None:
         """Remove the trace files written for downloads (the pool and history belong to the caller)."""
@@ -165,6 +179,14 @@ class ChatController:
             conv = self.history.start(owner, text, db=assistant.deps.db.display_url).id
         steps: list[Any] = []
         now: str | None = None  # the node running now, as the graph's own task stream says
+        schema_key = (assistant.deps.db.url, chosen.prompts, chosen.sample_rows, self.pool.model_text(session))
+        schema_tokens: int | None = None  # of the schema prompt, once the context step has told its length
+
+        def waiting(node: str | None) -> str | None:
+            return wait_text(node, db_name=assistant.deps.db.key, schema_tokens=schema_tokens,
+                             schema_read=schema_key in self._schemas_read,
+                             tokens_per_s=self.prompt_tokens_per_s, candidates=chosen.self_consistency)
+
         yield {"chat": base + turn_messages(text, steps), "question": "", "conv": conv,
                "feedback": "", "trace": trace_html([])}
         for item in assistant.stream(text, techniques=chosen, thread_id=conv):
@@ -177,16 +199,31 @@ class ChatController:
                               "conv": conv})
                 yield slots
                 return
+            if isinstance(item, ResultReady):  # the query ran: its table now, the written answer after
+                yield self.result_slots({"columns": item.columns, "rows": item.rows, "truncated": item.truncated,
+                                         "sql": item.sql, "seconds": None}) | {"sql": item.sql}
+                continue
             if isinstance(item, QueueStatus):  # a model call waits for a free slot: say where it stands
                 yield {"chat": base + turn_messages(text, steps, now=now, waiting=item.text())}
                 continue
             if isinstance(item, Running):
                 if item.nodes and item.nodes[-1] != now:  # between two nodes: the last one stays shown
                     now = item.nodes[-1]
-                    yield {"chat": base + turn_messages(text, steps, now=now)}
+                    yield {"chat": base + turn_messages(text, steps, now=now, waiting=waiting(now))}
                 continue
             steps.append(item)
+            self._note_step(item, schema_key)
+            if item.node == "context" and item.output.get("schema_chars"):
+                schema_tokens = -(-int(item.output["schema_chars"]) // CHARS_PER_TOKEN)
             yield {"chat": base + turn_messages(text, steps, now=now), "trace": trace_html(steps)}
+
+    def _note_step(self, step: Any, schema_key: tuple[str, str, int, str]) -> None:
+        """After the first model call that carried this schema: the server has it, and its speed is known."""
+        if step.node not in SCHEMA_NODES or not step.model_calls:
+            return
+        if schema_key not in self._schemas_read:
+            self.prompt_tokens_per_s = prompt_speed([step]) or self.prompt_tokens_per_s
+        self._schemas_read.add(schema_key)
 
     def new_conversation(self) -> Slots:
         slots = self.record_slots(None)
@@ -226,17 +263,17 @@ class ChatController:
             result = self.assistant(session).run_sql(text)
         except UnsafeSQLError as err:
             reason = err.reason[:1].upper() + err.reason[1:]
-            return {"sql_msg": f"⛔ **Refused — nothing was run.** {reason}", "ok_sql": None}
+            return {"sql_msg": f"✗ **Refused — nothing was run.** {reason}", "ok_sql": None}
         except QueryError as err:  # wrong, too slow, or a result over the budget: nothing is shown
             lead = "The database rejected the query" if err.kind == "error" else "The query was stopped"
-            return {"sql_msg": f"❌ **{lead}:** {err}", "ok_sql": None}
+            return {"sql_msg": f"✗ **{lead}:** {err}", "ok_sql": None}
         except SqlsageError as err:
-            return {"sql_msg": f"❌ **{err}**", "ok_sql": None}
+            return {"sql_msg": f"✗ **{err}**", "ok_sql": None}
         rows = result.json_rows()
         view = {"columns": list(result.columns), "rows": rows, "truncated": result.truncated, "sql": text,
                 "seconds": result.seconds}
         slots = self.result_slots(view)
-        slots.update({"ok_sql": text, "sql_msg": f"✅ Ran your SQL: {len(rows):,} row(s) in {result.seconds:.2f}s. "
+        slots.update({"ok_sql": text, "sql_msg": f"✓ Ran your SQL: {len(rows):,} row(s) in {result.seconds:.2f}s. "
                       "If it is the right answer to the question, save it as a corrected example."})
         return slots
 
@@ -249,13 +286,13 @@ class ChatController:
         assistant = self.assistant(session)
         remember = getattr(assistant, "remember_example", None)
         if remember is None:
-            return "⚠️ Saving examples is not available in this version (no `Assistant.remember_example`)."
+            return "⚠ Saving examples is not available in this version (no `Assistant.remember_example`)."
         try:
             example_id = remember(question, sql, source)
         except SqlsageError as err:
-            return f"❌ Could not save the example: {err}"
+            return f"✗ Could not save the example: {err}"
         what = "this answer" if source == "thumbs_up" else "your corrected SQL"
-        return f"👍 Saved {what} as an example (id `{example_id}`): similar questions will be guided by it."
+        return f"✓ Saved {what} as an example (id `{example_id}`): similar questions will be guided by it."
 
     def thumbs_up(self, current: Mapping[str, Any] | None, session: str | None) -> Slots:
         if not current:
@@ -282,35 +319,48 @@ class ChatController:
         try:
             db = Database.open(target, settings.query_timeout_s, settings.row_cap, settings.max_result_bytes)
         except SqlsageError as err:
-            return {"settings_msg": f"❌ {err}"}
+            return {"settings_msg": f"✗ {err}"}
         try:
             import sqlalchemy as sa
 
             tables = len(sa.inspect(db.engine).get_table_names())
         except Exception as err:  # noqa: BLE001 - a connection that opens but cannot list tables is still news
-            return {"settings_msg": f"⚠️ Connected to {mask_url(target)}, but cannot list its tables: {err}"}
+            return {"settings_msg": f"⚠ Connected to {mask_url(target)}, but cannot list its tables: {err}"}
         finally:
             db.close()
-        return {"settings_msg": f"✅ Connected to {mask_url(target)}: {tables} table(s)."}
+        return {"settings_msg": f"✓ Connected to {mask_url(target)}: {tables} table(s)."}
+
+    def form_values(self, techniques: Techniques) -> list[Any]:
+        """The Advanced form's values showing ``techniques`` (an unset optional number is an empty box)."""
+        return ["" if v is None and s.optional else v
+                for s, v in zip(self.switches, current_values(techniques, self.switches), strict=True)]
+
+    def preset_form(self, key: str) -> list[Any] | None:
+        """The form's values of the preset ``key``, or None for ``custom`` (the form stays as it is)."""
+        for p in self.presets:
+            if p.key == key:
+                return self.form_values(p.techniques)
+        return None
 
     def apply_settings(self, url: str, base_url: str, model: str, api_key: str, values: Sequence[Any],
                        session: str | None) -> Slots:
         try:
             techniques = techniques_from_form(self.switches, list(values))
         except ValueError as err:
-            return {"settings_msg": f"❌ {err}"}
+            return {"settings_msg": f"✗ {err}"}
         if not session:
-            return {"settings_msg": "❌ No browser session: reload the page and try again."}
+            return {"settings_msg": "✗ No browser session: reload the page and try again."}
         choice = Choice((url or "").strip() or self.pool.choice(session).db_url, base_url, model, api_key)
         try:
             self.pool.apply(session, choice)
         except SqlsageError as err:
-            return {"settings_msg": f"❌ Settings not applied: {err}"}
+            return {"settings_msg": f"✗ Settings not applied: {err}"}
         base = self.pool.base.settings.techniques
         slots = self.session_info(session)
         slots.update({
             "techniques": techniques.model_dump(), "db_url": "", "api_key": "",
-            "settings_msg": f"✅ Applied for this browser tab: {self.pool.describe(session)}; techniques: "
+            "preset": matching(self.presets, techniques),
+            "settings_msg": f"✓ Applied for this browser tab: {self.pool.describe(session)}; techniques: "
                             f"{describe(techniques, base)}. New questions use them.",
         })
         return slots

@@ -91,9 +91,9 @@ def progress_markdown(steps: Sequence[StepLike], running: bool = True, now: str 
     """The finished steps, one a line, then (while it runs) the node running ``now`` and any wait."""
     lines = [progress_text(s) for s in steps]
     if running and now:
-        lines.append(f"⏳ {step_label(now)}")
+        lines.append(f"◷ {step_label(now)}")
     if running and waiting:
-        lines.append(f"🕒 {waiting}")
+        lines.append(f"◷ {waiting}")
     return "\n".join(lines)  # one step a line (the chat keeps line breaks)
 
 
@@ -135,6 +135,60 @@ def turn_index(messages: Sequence[Mapping[str, Any]], message_index: int) -> int
     """Which turn (0-based) the chat message at ``message_index`` belongs to: user messages start turns."""
     users = sum(1 for m in messages[: message_index + 1] if m.get("role") == "user")
     return max(0, users - 1)
+
+
+# -- what a long wait waits for -------------------------------------------------------------------------
+
+# Prompt tokens a second a local model reads when nothing was measured yet: conservative (the 1.5B model
+# read a 2,300-token schema in about 40 s on two busy cores, ~57 tokens/s).
+DEFAULT_PROMPT_TOKENS_PER_S = 50.0
+SCHEMA_NODES = ("generate", "sample")  # the first nodes whose prompt carries the whole schema
+CANDIDATE_NODES = ("escalate", "sample", "candidate")
+
+
+def about_seconds(seconds: float) -> str:
+    """A rough duration as a person says it: "about 40 s", "about 2 min"."""
+    if seconds < 90:
+        return f"about {max(1, round(seconds / 5) * 5 if seconds >= 10 else round(seconds)):.0f} s"
+    return f"about {seconds / 60:.0f} min"
+
+
+def schema_wait_text(db_name: str, tokens: int, tokens_per_s: float | None) -> str:
+    """Before the first model call on a database whose schema prompt the server has not read yet."""
+    speed = tokens_per_s or DEFAULT_PROMPT_TOKENS_PER_S
+    return (f"Reading the schema of {db_name} ({tokens:,} tokens, {about_seconds(tokens / speed)}, "
+            "once per database)")
+
+
+def candidates_wait_text(node: str, candidates: int) -> str:
+    if node == "escalate":
+        return f"Not sure of the first try: trying {candidates} more candidates"
+    return f"Trying {candidates} candidates"
+
+
+def wait_text(node: str | None, *, db_name: str, schema_tokens: int | None, schema_read: bool,
+              tokens_per_s: float | None, candidates: int) -> str | None:
+    """What the node running now waits for, when it is a long wait that can be told; else None.
+
+    ``schema_read``: the server has already read this database's schema prompt (it keeps the prefix),
+    so only the question is new. ``candidates``: the self-consistency samples of the techniques."""
+    if node in SCHEMA_NODES and not schema_read and schema_tokens:
+        return schema_wait_text(db_name, schema_tokens, tokens_per_s)
+    if node in CANDIDATE_NODES and candidates > 1:
+        return candidates_wait_text(node, candidates)
+    return None
+
+
+def prompt_speed(steps: Sequence[StepLike]) -> float | None:
+    """Prompt tokens a second of the model calls in ``steps`` (their reading and writing together, so it
+    errs on the slow side), or None when no call took long enough to tell."""
+    tokens = seconds = 0.0
+    for step in steps:
+        s = as_step_dict(step)
+        if float(s.get("model_seconds") or 0) >= 1 and s.get("prompt_tokens"):
+            tokens += float(s["prompt_tokens"])
+            seconds += float(s["model_seconds"])
+    return tokens / seconds if seconds else None
 
 
 # -- answers and tables ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ them up without a change here. Pure: no Gradio (the app turns each ``Switch`` in
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -33,10 +34,60 @@ class Switch:
     # cannot be empty: it would send 0, a real value (``escalate_min_logprob=0`` escalates nearly every
     # question, and without escalate it is refused).
     optional: bool = False
+    stage: str = "other"  # the method's stage it belongs to (STAGES), "other" for a field not listed
+
+
+# The method's stages, in the order a question goes through them, each with the switches it holds and a
+# readable label for each. A field of Techniques not listed here still gets a control, in "other".
+STAGES: dict[str, str] = {
+    "context": "Context: what the prompt shows of the database",
+    "examples": "Examples: solved questions and values retrieved into the prompt",
+    "reasoning": "Reasoning",
+    "candidates": "Candidates: more than one try, and when to spend them",
+    "repair": "Repair: fixing SQL that failed",
+    "answer": "Answer and tools",
+    "other": "Other",
+}
+LABELS: dict[str, tuple[str, str]] = {
+    "prompts": ("context", "Prompt set"),
+    "sample_rows": ("context", "Sample rows per table"),
+    "schema_linking": ("context", "Only the relevant tables (schema linking)"),
+    "link_tables": ("context", "Tables kept by schema linking"),
+    "prompt_budget": ("context", "Prompt size cap in tokens (0: none)"),
+    "few_shot": ("examples", "Solved examples in the prompt"),
+    "first_try_examples": ("examples", "Solved examples in the first try"),
+    "same_db_examples": ("examples", "Use examples from this database"),
+    "hyde": ("examples", "Draft the SQL first to pick examples (HyDE)"),
+    "difficulty": ("examples", "Prefer examples of similar difficulty"),
+    "values": ("examples", "Match words of the question to stored values"),
+    "cot": ("reasoning", "Plan columns, tables and joins first (chain of thought)"),
+    "self_consistency": ("candidates", "Self-consistency samples"),
+    "sc_temperature": ("candidates", "Temperature of the samples"),
+    "escalate": ("candidates", "Try once cheaply, escalate when unsure"),
+    "escalate_check": ("candidates", "Samples that check the first try"),
+    "escalate_min_logprob": ("candidates", "Escalate below this token log-probability"),
+    "fix_qualifiers": ("repair", "Fix columns qualified with the wrong table"),
+    "repair": ("repair", "Repair SQL from the database's error"),
+    "max_repairs": ("repair", "Repairs at most"),
+    "sc_repair_each": ("repair", "Repair every failed sample"),
+    "answer": ("answer", "Write an answer sentence"),
+    "tools": ("answer", "Let the agent use its tools"),
+    "max_tool_steps": ("answer", "Tool calls at most"),
+}
 
 
 def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
+    return LABELS[name][1] if name in LABELS else name.replace("_", " ").capitalize()
+
+
+def _stage(name: str) -> str:
+    return LABELS[name][0] if name in LABELS else "other"
+
+
+def by_stage(items: Sequence[Switch]) -> list[tuple[str, list[Switch]]]:
+    """The switches grouped by stage, in the order of STAGES (empty stages left out)."""
+    return [(title, [s for s in items if s.stage == stage]) for stage, title in STAGES.items()
+            if any(s.stage == stage for s in items)]
 
 
 def _unwrap_optional(annotation: Any) -> Any:
@@ -63,7 +114,7 @@ def switches(model: type[BaseModel] = Techniques) -> list[Switch]:
                 if getattr(meta, attr, None) is not None:
                     maximum = getattr(meta, attr)
         common = {"name": name, "default": field.get_default(call_default_factory=True), "label": _label(name),
-                  "help": field.description or ""}
+                  "help": field.description or "", "stage": _stage(name)}
         if optional and annotation in (int, float):
             out.append(Switch(kind="text", optional=True, **common))
         elif annotation is bool:
@@ -98,9 +149,23 @@ def techniques_from_form(items: Sequence[Switch], values: Sequence[Any], base: T
         return Techniques.model_validate(data)
     except ValidationError as err:
         # A field's error names the field; a combination's (loc is empty) names its switches itself.
-        problems = "; ".join(": ".join(filter(None, (".".join(str(p) for p in e["loc"]), e["msg"])))
+        labels = {s.name: s.label for s in items}
+        problems = "; ".join(": ".join(filter(None, (_where(e["loc"], labels), _readable(e["msg"], labels))))
                              for e in err.errors())
         raise ValueError(f"Invalid technique settings: {problems}") from err
+
+
+def _where(loc: Sequence[Any], labels: Mapping[str, str]) -> str:
+    name = ".".join(str(p) for p in loc)
+    return f"{labels[name]} ({name})" if name in labels else name
+
+
+def _readable(message: str, labels: Mapping[str, str]) -> str:
+    """A combination's message names switches by field name; add the label the form shows (once)."""
+    message = message.removeprefix("Value error, ")
+    for name in sorted(labels, key=len, reverse=True):
+        message = re.sub(rf"\b{name}\b(?! \()", f"{name} ({labels[name]})", message, count=1)
+    return message
 
 
 def describe(techniques: BaseModel, base: BaseModel | None = None) -> str:

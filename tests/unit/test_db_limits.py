@@ -222,7 +222,7 @@ def test_the_run_sql_tool_and_the_ui_editor_refuse_a_too_large_result(
         pool = AssistantPool(assistant)
         slots = ChatController(pool, history, tmp_path / "traces").run_sql(huge, "session-1")
         assert slots["ok_sql"] is None
-        assert slots["sql_msg"].startswith("❌ **The query was stopped:** the result is too large")
+        assert slots["sql_msg"].startswith("✗ **The query was stopped:** the result is too large")
         slots = ChatController(pool, history, tmp_path / "traces").run_sql(
             "SELECT Name FROM Artist WHERE Name LIKE '%metal%'", "session-1")
         assert slots["table"] == (["Name"], [["Metallica"]])

@@ -10,6 +10,7 @@ from langchain_core.messages import BaseMessage
 
 from agent.testing import ScriptedChatModel
 from core.config import Settings
+from core.measured import own
 from evals.dataset import load_questions
 from evals.evaluate import EvalRequest, evaluate
 from evals.runner import AssistantPool, QuestionResult, ResultStore, RunError, RunOptions, results_path, run_config
@@ -91,6 +92,17 @@ def test_baseline_scores_accuracy_hardness_and_exec_rate(tmp_path: Path, eval_se
     assert not failed.executed and "no such table" in (failed.exec_error or "")
     silent = by_question["Which singers sang in a concert of 2015 but in none of 2014?"]
     assert silent.prediction is None and silent.error_kind == "no_sql"
+
+
+def test_a_run_on_one_database_keeps_its_figures_for_the_ui(tmp_path: Path, eval_settings: Settings) -> None:
+    outcome = evaluate(request(tmp_path / "run"), eval_settings, llm=scripted())
+    (db_url,) = {q.db_url for q in load_questions(SPIDER, None, eval_settings.db_url)}
+    kept = own(eval_settings.data_dir, db_url)
+    assert kept is not None and "your `sqlsage eval`" in kept.label
+    baseline = kept.rungs["baseline"]
+    assert (baseline.n, baseline.correct) == (6, 3)
+    assert baseline.median_s == round(outcome.summaries[0].median_s or 0, 2)
+    assert baseline.techniques["repair"] is False  # the switches measured, so the UI can offer them
 
 
 def test_interrupted_run_resumes_with_only_the_rest(tmp_path: Path, eval_settings: Settings) -> None:

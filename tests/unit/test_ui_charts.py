@@ -42,19 +42,40 @@ def test_chart_data_skips_rows_whose_y_is_not_a_number() -> None:
 
 
 @pytest.mark.parametrize("kind", ["bar", "line", "scatter"])
-def test_figure_draws_each_kind(kind: str) -> None:
-    from matplotlib.figure import Figure
-
+def test_figure_draws_each_kind_with_hover_values_and_axis_titles(kind: str) -> None:
     columns = ["Month", "Total"] if kind != "scatter" else ["A", "B"]
     rows = [["2009-01", 1.0], ["2009-02", 3.0]] if kind != "scatter" else [[1, 2.0], [2, 4.0]]
     fig = charts.figure(columns, rows, charts.ChartSpec(kind, columns[0], columns[1]))  # type: ignore[arg-type]
-    assert isinstance(fig, Figure)
-    assert fig.axes[0].get_xlabel() == columns[0] and fig.axes[0].get_ylabel() == columns[1]
+    assert fig.layout.xaxis.title.text == columns[0] and fig.layout.yaxis.title.text == columns[1]
+    assert columns[0] in fig.data[0].hovertemplate and columns[1] in fig.data[0].hovertemplate
 
 
-def test_figure_caps_bars_and_draws_nothing_for_none() -> None:
+def test_long_labels_lie_sideways_and_stay_whole() -> None:
+    rows = [["Alternative & Punk", 332], ["Rock", 1297], ["Latin", 579]]
+    fig = charts.figure(["Genre", "Tracks"], rows, charts.ChartSpec("bar", "Genre", "Tracks"))
+    bar = fig.data[0]
+    assert bar.orientation == "h" and list(bar.y) == ["Alternative & Punk", "Rock", "Latin"]  # result order
+    assert fig.layout.yaxis.title.text == "Genre" and fig.layout.xaxis.title.text == "Tracks"
+    short = charts.figure(["k", "n"], [["a", 1], ["b", 2]], charts.ChartSpec("bar", "k", "n"))
+    assert short.data[0].orientation is None and list(short.data[0].x) == ["a", "b"]
+
+
+def test_bars_keep_the_largest_and_sum_the_rest_as_others() -> None:
+    xs, ys = [f"g{i}" for i in range(25)], [float(i) for i in range(25)]
+    b = charts.bars(xs, ys)
+    assert len(b.labels) == charts.MAX_BARS and b.hidden == 25 - (charts.MAX_BARS - 1)
+    assert b.labels[0] == "g24" and b.labels[-1] == f"others ({b.hidden})"
+    assert sum(b.values) == sum(ys)  # the total is kept
+    assert charts.bars(["a", None], [1.0, 2.0]).labels == ["a", "NULL"]
+
+
+def test_figure_says_what_was_capped_and_draws_nothing_for_none() -> None:
     rows = [[f"g{i}", i] for i in range(50)]
     fig = charts.figure(["g", "n"], rows, charts.ChartSpec("bar", "g", "n"))
-    assert len(fig.axes[0].patches) == charts.MAX_BARS and "first 30 of 50" in fig.axes[0].get_title()
+    assert len(fig.data[0].y) == charts.MAX_BARS and "largest of 50" in fig.layout.title.text
     assert charts.figure(["g", "n"], rows, charts.ChartSpec("none")) is None
     assert charts.figure(["g", "n"], rows, charts.ChartSpec("scatter", "g", "n")) is None  # text x: no scatter
+
+
+def test_a_line_is_drawn_in_time_order() -> None:
+    assert [y for _, y in charts.line_points(["2009-03", "2009-01", None], [3.0, 1.0, 9.0])] == [3.0, 1.0][::-1]

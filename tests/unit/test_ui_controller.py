@@ -54,12 +54,17 @@ def test_ask_streams_each_step_then_fills_the_panel(control: ChatController) -> 
     updates = ask(control, "How many artists are there?")
     first, *updates, final = updates
     assert first["chat"][-1]["metadata"]["status"] == "pending" and first["question"] == ""
+    (early,) = [u for u in updates if "table" in u]  # the rows, as soon as the query ran
+    assert early["table"] == (["n"], [[275]]) and "chat" not in early
+    assert updates.index(early) < max(i for i, u in enumerate(updates) if "trace" in u)  # before the answer
+    updates = [u for u in updates if u is not early]
     started = [u for u in updates if "trace" not in u]  # a node started: the chat says what runs now
     finished = [u for u in updates if "trace" in u]  # a node finished: one more step in the list
     nodes = ["context", "generate", "validate", "execute", "answer"]  # as the graph's task stream says
     assert [u["chat"][-1]["metadata"]["title"] for u in started] == [f"Working: {step_label(n)}" for n in nodes]
     assert [u["chat"][-1]["content"].count("✓") for u in started] == [0, 1, 2, 3, 4]
-    assert all(u["chat"][-1]["content"].endswith(f"⏳ {step_label(n)}") for u, n in zip(started, nodes, strict=True))
+    assert all(f"◷ {step_label(n)}" in u["chat"][-1]["content"] for u, n in zip(started, nodes, strict=True))
+    assert "◷ Reading the schema of chinook" in started[1]["chat"][-1]["content"]  # the first SQL call here
     assert [u["chat"][-1]["content"].count("✓") for u in finished] == [1, 2, 3, 4, 5]
     assert "275" in final["chat"][-1]["content"]
     assert final["sql"] == "SELECT COUNT(*) AS n FROM Artist"
@@ -109,9 +114,9 @@ def test_empty_question_is_a_message_not_a_run(control: ChatController) -> None:
 def test_edited_sql_runs_read_only_and_refusals_are_clear(control: ChatController) -> None:
     ok = control.run_sql("SELECT COUNT(*) FROM Album", "session-1")
     assert ok["table"] == (["COUNT(*)"], [[347]]) and ok["ok_sql"] == "SELECT COUNT(*) FROM Album"
-    assert ok["sql_msg"].startswith("✅ Ran your SQL: 1 row(s)")
+    assert ok["sql_msg"].startswith("✓ Ran your SQL: 1 row(s)")
     refused = control.run_sql("DELETE FROM Album", "session-1")
-    assert refused["sql_msg"].startswith("⛔ **Refused — nothing was run.**") and refused["ok_sql"] is None
+    assert refused["sql_msg"].startswith("✗ **Refused — nothing was run.**") and refused["ok_sql"] is None
     wrong = control.run_sql("SELECT nope FROM Album", "session-1")
     assert "rejected" in wrong["sql_msg"] and "no such column" in wrong["sql_msg"]
     assert "Write a query" in control.run_sql("  ", "session-1")["sql_msg"]
@@ -150,15 +155,15 @@ def test_thumbs_up_and_corrected_sql_reach_remember_example(control: ChatControl
 def test_without_a_knowledge_store_saving_says_so(control: ChatController) -> None:
     final = ask(control, "How many artists are there?")[-1]
     message = control.thumbs_up(final["current"], "session-1")["feedback"]
-    assert message.startswith("❌ Could not save the example") and "knowledge store" in message
+    assert message.startswith("✗ Could not save the example") and "knowledge store" in message
 
 
 def test_test_connection_masks_passwords_and_explains(control: ChatController, chinook_copy: Path) -> None:
     assert control.test_connection(f"sqlite:///{chinook_copy}", "s")["settings_msg"].endswith("11 table(s).")
     missing = control.test_connection("sqlite:////no/such/file.db", "s")["settings_msg"]
-    assert missing.startswith("❌") and "does not exist" in missing
+    assert missing.startswith("✗") and "does not exist" in missing
     remote = control.test_connection("postgresql://reader:hunter2@127.0.0.1:1/shop", "s")["settings_msg"]
-    assert remote.startswith("❌") and "hunter2" not in remote and "***" in remote
+    assert remote.startswith("✗") and "hunter2" not in remote and "***" in remote
 
 
 def test_settings_apply_to_one_session_and_share_the_model(control: ChatController, assistant: Assistant,
@@ -169,17 +174,17 @@ def test_settings_apply_to_one_session_and_share_the_model(control: ChatControll
     shutil.copyfile(chinook_copy, other)
     values = [getattr(Techniques(), s.name) for s in control.switches]
     applied = control.apply_settings(f"sqlite:///{other}", "", "", "", values, "session-2")
-    assert applied["settings_msg"].startswith("✅ Applied for this browser tab") and "other.sqlite" in applied["header"]
+    assert applied["settings_msg"].startswith("✓ Applied for this browser tab") and "other.sqlite" in applied["header"]
     mine = control.assistant("session-2")
     assert mine is not assistant and mine.deps.llm is assistant.deps.llm  # the same model, not a new server
     assert control.assistant("session-1") is assistant  # other sessions keep the default
     bad = control.apply_settings("sqlite:////no/such.db", "", "", "", values, "session-2")
-    assert bad["settings_msg"].startswith("❌ Settings not applied") and control.assistant("session-2") is mine
+    assert bad["settings_msg"].startswith("✗ Settings not applied") and control.assistant("session-2") is mine
     wrong = list(values)
     wrong[[s.name for s in control.switches].index("max_repairs")] = 99
     assert "max_repairs" in control.apply_settings("", "", "", "", wrong, "session-2")["settings_msg"]
     back = control.apply_settings("", "", "", "", values, "session-2")  # blank: the session's current db
-    assert back["settings_msg"].startswith("✅") and control.assistant("session-2") is mine
+    assert back["settings_msg"].startswith("✓") and control.assistant("session-2") is mine
 
 
 def test_pool_builds_a_client_for_a_new_endpoint_and_closes_what_it_opened(assistant: Assistant) -> None:
@@ -202,3 +207,26 @@ def test_pool_builds_a_client_for_a_new_endpoint_and_closes_what_it_opened(assis
     pool.close()
     assert pool.sessions() == 0
     assert assistant.run_sql("SELECT 1").rows == [(1,)]  # the launch assistant is not the pool's to close
+
+
+def test_the_first_question_on_a_database_says_it_reads_the_schema_and_the_next_does_not(
+        control: ChatController) -> None:
+    def lines(updates: list[dict[str, Any]]) -> str:
+        return "\n".join(u["chat"][-1]["content"] for u in updates if "chat" in u and "trace" not in u)
+
+    first = lines(ask(control, "How many artists are there?"))
+    assert "Reading the schema of chinook (" in first and "tokens, about" in first and "once per database" in first
+    again = lines(ask(control, "How many artists are there?"))
+    assert "Reading the schema of" not in again  # the server has it now
+
+
+def test_presets_fill_the_form_and_an_applied_preset_is_named(control: ChatController) -> None:
+    assert [p.key for p in control.presets] == ["fast", "default"]
+    assert control.preset_form("custom") is None
+    fast = control.preset_form("fast")
+    assert fast is not None
+    applied = control.apply_settings("", "", "", "", fast, "session-1")
+    assert applied["preset"] == "fast" and applied["settings_msg"].startswith("✓ Applied")
+    untouched = control.apply_settings("", "", "", "", control.form_values(control.assistant("s").settings.techniques),
+                                       "session-1")
+    assert Techniques.model_validate(untouched["techniques"]) == control.assistant("s").settings.techniques

@@ -41,16 +41,16 @@ def test_turn_messages_are_pending_while_running_then_done() -> None:
     assert running[1]["metadata"]["status"] == "pending"
     assert running[1]["metadata"]["title"] == "Working: Looking up similar questions, values and tables…"
     assert "✓ Reading the schema" in running[1]["content"]
-    assert running[1]["content"].endswith("⏳ Looking up similar questions, values and tables…")
+    assert running[1]["content"].endswith("◷ Looking up similar questions, values and tables…")
     between = render.turn_messages("How many?", [step("context")])  # nothing known to be running
-    assert between[1]["metadata"]["title"] == "Working…" and "⏳" not in between[1]["content"]
+    assert between[1]["metadata"]["title"] == "Working…" and "◷" not in between[1]["content"]
 
     rec = record(trace=[step("context"), step("generate")])
     done = render.turn_messages("How many?", rec.trace, rec)
     assert [m["role"] for m in done] == ["user", "assistant", "assistant"]
     assert done[1]["metadata"]["status"] == "done"
     assert done[1]["metadata"]["title"].startswith("How I got there: 2 steps")
-    assert "⏳" not in done[1]["content"]
+    assert "◷" not in done[1]["content"]
     assert "There are 275 artists." in done[2]["content"]
 
 
@@ -168,3 +168,18 @@ def test_short_url_keeps_the_file_name() -> None:
     long = "sqlite:///" + "/very" * 20 + "/chinook.sqlite"
     assert render.short_url(long) == "sqlite:///…/chinook.sqlite"
     assert len(render.short_url("postgresql://reader:***@" + "h" * 100 + "/db")) == 60
+
+
+def test_a_long_wait_says_what_it_waits_for_and_about_how_long() -> None:
+    from ui.render import about_seconds, prompt_speed, wait_text
+
+    common = {"db_name": "chinook", "schema_tokens": 2300, "tokens_per_s": 57.5, "candidates": 4}
+    assert wait_text("generate", schema_read=False, **common) == (  # type: ignore[arg-type]
+        "Reading the schema of chinook (2,300 tokens, about 40 s, once per database)")
+    assert wait_text("generate", schema_read=True, **common) is None  # type: ignore[arg-type]
+    assert wait_text("escalate", schema_read=True, **common) == (  # type: ignore[arg-type]
+        "Not sure of the first try: trying 4 more candidates")
+    assert wait_text("validate", schema_read=False, **common) is None  # type: ignore[arg-type]
+    assert about_seconds(3.2) == "about 3 s" and about_seconds(200) == "about 3 min"
+    steps = [{"node": "generate", "prompt_tokens": 2000, "model_seconds": 40.0}, {"node": "x", "model_seconds": 0.1}]
+    assert prompt_speed(steps) == 50.0 and prompt_speed([]) is None

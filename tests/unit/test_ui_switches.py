@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from core.config import Techniques
-from ui.switches import current_values, describe, switches, techniques_from_form
+from ui.switches import LABELS, STAGES, by_stage, current_values, describe, switches, techniques_from_form
 
 
 def test_every_technique_field_gets_a_switch() -> None:
@@ -57,8 +57,10 @@ def test_a_switch_that_would_do_nothing_is_refused_with_the_one_to_turn_on() -> 
     with pytest.raises(ValueError) as caught:
         techniques_from_form(items, values)
     # the combination's error has no field of its own: no empty "': '" before it
-    assert str(caught.value) == ("Invalid technique settings: Value error, sc_repair_each does nothing with one "
-                                 "candidate: set self_consistency to 2 or more")
+    # and names each switch once by the label the form shows
+    assert str(caught.value) == ("Invalid technique settings: sc_repair_each (Repair every failed sample) does "
+                                 "nothing with one candidate: set self_consistency (Self-consistency samples) to 2 "
+                                 "or more")
 
 
 def test_an_optional_number_is_a_text_box_whose_empty_value_is_unset() -> None:
@@ -76,3 +78,18 @@ def test_an_optional_number_is_a_text_box_whose_empty_value_is_unset() -> None:
     for shown in (Techniques(), Techniques(escalate=False)):
         form = ["" if v is None and s.optional else v for s, v in zip(items, current_values(shown, items), strict=True)]
         assert techniques_from_form(items, form) == shown
+
+
+def test_switches_are_grouped_by_stage_with_readable_labels_and_a_new_field_lands_in_other() -> None:
+    assert set(LABELS) <= set(Techniques.model_fields)  # no label for a field that is gone
+    groups = dict(by_stage(switches()))
+    assert [s.label for s in groups[STAGES["candidates"]]][0] == "Self-consistency samples"
+    assert {s.name for s in groups[STAGES["repair"]]} == {"fix_qualifiers", "repair", "max_repairs", "sc_repair_each"}
+    assert STAGES["other"] not in groups  # every shipped switch has its stage
+
+    class Newer(Techniques):
+        brand_new_switch: bool = Field(False, description="a switch added after this UI was written")
+
+    other = dict(by_stage(switches(Newer)))[STAGES["other"]]
+    assert [(s.name, s.label, s.help) for s in other] == [
+        ("brand_new_switch", "Brand new switch", "a switch added after this UI was written")]
