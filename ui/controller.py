@@ -21,7 +21,7 @@ from typing import Any
 from agent.budget import CHARS_PER_TOKEN
 from agent.service import AnswerRecord, Assistant, ResultReady
 from agent.slots import QueueStatus
-from agent.trace import Running
+from agent.trace import ContextOutput, Running
 from core.config import Techniques
 from core.db import Database, QueryError, mask_url
 from core.errors import SqlsageError
@@ -213,8 +213,8 @@ class ChatController:
                 continue
             steps.append(item)
             self._note_step(item, schema_key)
-            if item.node == "context" and item.output.get("schema_chars"):
-                schema_tokens = -(-int(item.output["schema_chars"]) // CHARS_PER_TOKEN)
+            if isinstance(item.output, ContextOutput) and item.output.schema_chars:
+                schema_tokens = -(-item.output.schema_chars // CHARS_PER_TOKEN)
             yield {"chat": base + turn_messages(text, steps, now=now), "trace": trace_html(steps)}
 
     def _note_step(self, step: Any, schema_key: tuple[str, str, int, str]) -> None:
