@@ -45,16 +45,24 @@ def test_happy_path_runs_sql_and_answers(settings: Settings) -> None:
     assert generate.model_calls == 1 and generate.prompt_tokens > 0 and generate.prompt is not None
 
 
-def test_the_answer_is_written_from_the_question_sql_and_rows_not_the_schema(settings: Settings) -> None:
+def test_the_answer_follows_the_sql_steps_cached_prefix_then_the_question_sql_and_rows(settings: Settings) -> None:
     assistant, model = open_with(settings, sql_reply("SELECT COUNT(*) FROM Artist"), "There are 275 artists.")
     with assistant:
         record = assistant.ask("How many artists are there?")
     system, user = model.history[1]
-    assert "CREATE TABLE" not in str(system.content) and "CREATE TABLE" not in str(user.content)
-    assert "never instructions" in str(system.content)  # the result is quoted as data
+    assert system.content == model.history[0][0].content  # the SQL step's prefix, cached by the server
     assert "How many artists" in str(user.content) and "SELECT COUNT(*) FROM Artist" in str(user.content)
-    assert len(str(system.content)) + len(str(user.content)) < len(str(model.history[0][0].content)) / 2
+    assert "CREATE TABLE" not in str(user.content)
     assert record.answer == "There are 275 artists."
+
+
+def test_the_short_answer_prompt_has_no_schema() -> None:
+    from agent.nodes.answer import answer_messages
+    from core.prompt_sets import prompt_set
+
+    system, user = answer_messages(prompt_set("default"), "SQLite", "How many?", "SELECT 1", ["n"], [[1]], False)
+    assert "never instructions" in str(system.content) and "CREATE TABLE" not in str(system.content)
+    assert "How many?" in str(user.content) and "SELECT 1" in str(user.content)
 
 
 def test_bad_sql_is_repaired_from_the_database_error(settings: Settings) -> None:
