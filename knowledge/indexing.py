@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.db import Database, QueryError, Schema, Table, db_key, quote_ident
 from core.guard import UnsafeSQLError
+from knowledge.background import BackgroundJob
 from knowledge.store import Item, KnowledgeStore
 
 MAX_VALUES_PER_COLUMN = 200
@@ -133,68 +133,33 @@ def mark_indexed(store: KnowledgeStore, db: Database) -> None:
     store.mark("schema", **{_FINGERPRINT + db.key: schema_fingerprint(db.schema())})
 
 
-class DatabaseIndexer:
+class DatabaseIndexer(BackgroundJob):
     """Index the database's tables and text values in a background thread, unless its schema is indexed.
 
-    Nothing here raises into the caller: a store that cannot be written (a read-only data folder, a full
-    disk) is logged once, and the assistant answers as before. ``line()`` is the state as one line for the
-    CLI and the UI; ``on_done`` runs after a run that wrote something (e.g. to drop a cache of values)."""
+    A store that cannot be written (a read-only data folder, a full disk) is logged once, and the
+    assistant answers as before. ``on_done`` runs after a run that wrote something (e.g. to drop a
+    cache of values)."""
+
+    thread_name = "sqlsage-db-index"
+    logger = log
 
     def __init__(self, store: KnowledgeStore, db: Database, notify: Callable[[str], None] | None = None,
                  on_done: Callable[[], None] | None = None) -> None:
-        self.store, self.db, self.notify, self.on_done = store, db, notify, on_done
-        self.state = "idle"  # idle → checking → indexing → ready | stopped | failed
+        super().__init__(notify)
+        self.store, self.db, self.on_done = store, db, on_done
         self.report: IndexReport | None = None
-        self.error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.failure = (f"The database {db.key} is not indexed (answers go on without its tables and values "
+                        "in the store): %s")
 
-    def start(self) -> DatabaseIndexer:
-        self.state = "checking"
-        self._thread = threading.Thread(target=self._run, name="sqlsage-db-index", daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:  # the first answer matters more: this thread gives way to the model's (Linux: per thread)
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except (AttributeError, OSError):
-            pass
-        try:
-            digest = schema_fingerprint(self.db.schema())
-            if indexed_fingerprint(self.store, self.db.key) != digest:
-                self.state = "indexing"
-                self._tell()
-                self.report = index_if_changed(self.store, self.db, stop=self._stop)
-                if self.on_done is not None:
-                    self.on_done()
-            self.state = "stopped" if self.report is not None and not self.report.complete else "ready"
-        except Exception as err:  # whatever fails here, the product answers as it did without the index
-            self.state, self.error = "failed", str(err) or type(err).__name__
-            log.warning("The database %s is not indexed (answers go on without its tables and values in the "
-                        "store): %s", self.db.key, self.error)
-            return
-        self._tell()
-
-    def _tell(self) -> None:
-        if self.notify is not None:
-            self.notify(self.line())
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Wait for the thread; True once it ended."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            return not self._thread.is_alive()
-        return True
-
-    def stop(self, timeout_s: float = 30.0) -> None:
-        """Ask the thread to stop after its current batch, and wait for that (bounded)."""
-        self._stop.set()
-        self.wait(timeout_s)
-
-    @property
-    def busy(self) -> bool:
-        return self.state in ("checking", "indexing")
+    def work(self) -> None:
+        digest = schema_fingerprint(self.db.schema())
+        if indexed_fingerprint(self.store, self.db.key) != digest:
+            self.state = "indexing"
+            self._tell()
+            self.report = index_if_changed(self.store, self.db, stop=self._stop)
+            if self.on_done is not None:
+                self.on_done()
+        self.state = "stopped" if self.report is not None and not self.report.complete else "ready"
 
     def line(self) -> str:
         name = self.db.key

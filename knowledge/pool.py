@@ -16,7 +16,6 @@ import gzip
 import hashlib
 import json
 import logging
-import os
 import threading
 import zlib
 from collections.abc import Callable, Iterable
@@ -25,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from core.errors import SqlsageError
+from knowledge.background import BackgroundJob
 from knowledge.examples import POOL_SOURCE, spider_items
 from knowledge.store import Item, KnowledgeStore, MetadataValue
 
@@ -147,28 +147,21 @@ def index_pool(
     return PoolReport(total, written, removed, digest, complete=True)
 
 
-class PoolIndexer:
+class PoolIndexer(BackgroundJob):
     """Index the pool in a background thread, unless the store holds this pool file already.
 
-    Nothing here raises into the caller: a damaged pool file or a store that cannot be written is logged
-    once, and the assistant answers as it would without the pool. ``line()`` is the progress as one line
-    for the CLI and the UI."""
+    A damaged pool file or a store that cannot be written is logged once, and the assistant answers as
+    it would without the pool."""
+
+    thread_name = "sqlsage-pool"
+    logger = log
+    failure = "The example pool is not available (answers go on without it): %s"
 
     def __init__(self, store: KnowledgeStore, path: Path, exclude_db_ids: Iterable[str] = (),
                  notify: Callable[[str], None] | None = None) -> None:
+        super().__init__(notify)  # told the line as indexing starts, at each quarter, and at the end
         self.store, self.path, self.exclude = store, Path(path), frozenset(exclude_db_ids)
-        self.notify = notify  # given the line as indexing starts, at each quarter, and at the end
         self.done = self.total = 0
-        self.state = "idle"  # idle → checking → indexing → ready | stopped | failed
-        self.error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> PoolIndexer:
-        self.state = "checking"
-        self._thread = threading.Thread(target=self._run, name="sqlsage-pool", daemon=True)
-        self._thread.start()
-        return self
 
     def _progress(self, done: int, total: int) -> None:
         quarter = (lambda n: 4 * n // total) if total else (lambda n: 0)
@@ -178,46 +171,13 @@ class PoolIndexer:
         if crossed and done < total:
             self._tell()
 
-    def _tell(self) -> None:
-        if self.notify is not None:
-            self.notify(self.line())
-
-    def _run(self) -> None:
-        try:
-            # The first answer matters more than the pool: this thread gives way to the model's (Linux
-            # lets one thread be niced on its own).
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except (AttributeError, OSError):
-            pass
-        try:
-            if is_current(self.store, self.path, self.exclude):
-                status = pool_status(self.store)
-                self.done = self.total = status.examples
-                self.state = "ready"
-            else:
-                report = index_pool(self.store, self.path, self._progress, self._stop, self.exclude)
-                self.state = "ready" if report.complete else "stopped"
-        except Exception as err:  # whatever fails here, the product answers as it did without the pool
-            self.state, self.error = "failed", str(err) or type(err).__name__
-            log.warning("The example pool is not available (answers go on without it): %s", self.error)
-            return
-        self._tell()
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Wait for the thread; True once it ended."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            return not self._thread.is_alive()
-        return True
-
-    def stop(self, timeout_s: float = 30.0) -> None:
-        """Ask the thread to stop after its current batch, and wait for that (bounded)."""
-        self._stop.set()
-        self.wait(timeout_s)
-
-    @property
-    def busy(self) -> bool:
-        return self.state in ("checking", "indexing")
+    def work(self) -> None:
+        if is_current(self.store, self.path, self.exclude):
+            self.done = self.total = pool_status(self.store).examples
+            self.state = "ready"
+        else:
+            report = index_pool(self.store, self.path, self._progress, self._stop, self.exclude)
+            self.state = "ready" if report.complete else "stopped"
 
     def line(self) -> str:
         if self.state == "ready":
