@@ -22,8 +22,13 @@ CHARS_PER_TOKEN = 3
 T = TypeVar("T")
 
 
+def tokens_of_chars(chars: int) -> int:
+    """The estimated tokens of a prompt part ``chars`` characters long (rounded up)."""
+    return -(-chars // CHARS_PER_TOKEN)
+
+
 def estimate_tokens(text: str) -> int:
-    return -(-len(text) // CHARS_PER_TOKEN)
+    return tokens_of_chars(len(text))
 
 
 @dataclass(frozen=True)

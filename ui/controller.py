@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.budget import CHARS_PER_TOKEN
+from agent.budget import tokens_of_chars
 from agent.service import AnswerRecord, Assistant, ResultReady
 from agent.slots import QueueStatus
 from agent.trace import ContextOutput, Running
@@ -214,7 +214,7 @@ class ChatController:
             steps.append(item)
             self._note_step(item, schema_key)
             if isinstance(item.output, ContextOutput) and item.output.schema_chars:
-                schema_tokens = -(-item.output.schema_chars // CHARS_PER_TOKEN)
+                schema_tokens = tokens_of_chars(item.output.schema_chars)
             yield {"chat": base + turn_messages(text, steps, now=now), "trace": trace_html(steps)}
 
     def _note_step(self, step: Any, schema_key: tuple[str, str, int, str]) -> None:
