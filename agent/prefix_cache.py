@@ -138,19 +138,20 @@ class PrefixWarmer:
         if self.notify is not None:
             self.notify(self.line())
 
-    def _slot_action(self, action: str) -> httpx.Response:
+    def _slot_action(self, action: str) -> httpx.Response | None:
+        """The server's answer to a slot save or restore; None (logged once, slot files off from then on)
+        when the server has no slot actions."""
         response = self.client.post(f"{self.root_url}/slots/{SLOT}", params={"action": action},
                                     json={"filename": self.name})
         if response.status_code in _UNSUPPORTED:
-            raise SlotActionsUnsupported(f"{response.status_code} {response.text[:200]}")
+            self._no_slot_actions(SlotActionsUnsupported(f"{response.status_code} {response.text[:200]}"))
+            return None
         return response
 
     def _restore(self) -> bool:
         assert self.files is not None
-        try:
-            response = self._slot_action("restore")
-        except SlotActionsUnsupported as err:
-            self._no_slot_actions(err)
+        response = self._slot_action("restore")
+        if response is None:
             return False
         if response.status_code != 200 or not response.json().get("n_restored"):
             log.warning("The saved schema cache %s could not be restored (%s %s): it is removed and rebuilt.",
@@ -171,10 +172,8 @@ class PrefixWarmer:
 
     def _save(self) -> None:
         assert self.files is not None
-        try:
-            response = self._slot_action("save")
-        except SlotActionsUnsupported as err:
-            self._no_slot_actions(err)
+        response = self._slot_action("save")
+        if response is None:
             return
         if response.status_code != 200 or not response.json().get("n_saved"):
             log.warning("The schema cache could not be saved (%s %s); the next start reads the schema again.",
