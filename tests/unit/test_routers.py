@@ -3,6 +3,7 @@ in, the branch out."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -12,7 +13,17 @@ from langgraph.runtime import Runtime
 from agent import graph
 from agent.deps import Deps, RunContext
 from agent.nodes.react import after_route
-from agent.policy import after_zero_shot, can_repair, cascading, drafts, reason_to_escalate
+from agent.nodes.vote import fan_out
+from agent.policy import (
+    GraphShape,
+    after_zero_shot,
+    can_repair,
+    cascading,
+    drafts,
+    reason_to_escalate,
+    shape_of,
+    wants_retrieval,
+)
 from agent.state import AgentState
 from core.config import Techniques
 from core.db import Database
@@ -37,6 +48,65 @@ def state(**values: Any) -> AgentState:
 ESCALATING = {"escalate": True, "self_consistency": 3}  # something to escalate to: samples
 FLOOR = ESCALATING | {"escalate_min_logprob": -1.0}  # (Techniques refuses a floor without escalate)
 FAILED = {"error": "no such column: x", "error_kind": "error"}
+
+
+@pytest.mark.parametrize(
+    "present, switches, expected",
+    [
+        ((), {}, False),
+        ((STORE,), {}, False),  # a store, but no retrieval technique on
+        ((), {"few_shot": 2}, False),  # examples wanted, but no store to draw them from
+        ((STORE,), {"few_shot": 2}, True),
+        ((STORE,), {"prompt_budget": 500}, True),  # the budget ranks tables and examples through the store
+        ((STORE,), {"escalate": True, "self_consistency": 3, "first_try_examples": 2}, True),
+    ],
+)
+def test_wants_retrieval(present: tuple[str, ...], switches: dict[str, Any], expected: bool) -> None:
+    assert wants_retrieval(runtime(*present, **switches)) is expected
+
+
+MINIMAL_SHAPE = GraphShape(tools=True, retrieves=False, drafts=False, samples=False, repairs=True,
+                           repairs_each=False, escalates=False, confirms=False)
+
+
+@pytest.mark.parametrize(
+    "switches, changed",
+    [
+        ({}, {}),  # the unit tests' minimal techniques: tools and repair
+        ({"tools": False}, {"tools": False}),
+        ({"max_repairs": 0}, {"repairs": False}),  # repair on, but none left to make
+        ({"repair": False}, {"repairs": False}),
+        ({"values": True}, {"retrieves": True}),
+        ({"hyde": True}, {"retrieves": True, "drafts": True}),
+        ({"difficulty": True}, {"retrieves": True, "drafts": True}),  # predicts hardness from the draft
+        ({"self_consistency": 3}, {"samples": True}),
+        ({"self_consistency": 3, "sc_repair_each": True}, {"samples": True, "repairs_each": True}),
+        ({"self_consistency": 3, "sc_repair_each": True, "repair": False}, {"samples": True, "repairs": False}),
+        (ESCALATING, {"samples": True, "escalates": True}),
+        (ESCALATING | {"escalate_check": 2}, {"samples": True, "escalates": True, "confirms": True}),
+    ],
+)
+def test_shape_of(switches: dict[str, Any], changed: dict[str, bool]) -> None:
+    assert shape_of(Techniques(**switches)) == replace(MINIMAL_SHAPE, **changed)
+
+
+@pytest.mark.parametrize(
+    "samples, switches, may_repair",
+    [
+        ([], {"self_consistency": 3}, False),  # nothing sampled: no branch
+        ([{"sql": "SELECT 1"}, {"sql": None, "error": "no SQL"}], {"self_consistency": 3}, False),
+        ([{"sql": "SELECT 1", "tried_sql": ["SELECT 1"]}], {"self_consistency": 3, "sc_repair_each": True}, True),
+    ],
+)
+def test_fan_out(samples: list[dict[str, Any]], switches: dict[str, Any], may_repair: bool) -> None:
+    shared = {"question": "q", "schema_text": "CREATE TABLE t (x)", "examples_text": "", "escalated": True}
+    sends = fan_out(state(**shared, samples=samples, sql="not shared", repairs=2), runtime(**switches))
+    assert [send.node for send in sends] == ["candidate"] * len(samples)
+    assert [send.arg for send in sends] == [
+        {**shared, **sample, "candidate_index": i, "repairs": 0, "may_repair": may_repair,
+         "tried_sql": sample.get("tried_sql", [])}
+        for i, sample in enumerate(samples)
+    ]
 
 
 @pytest.mark.parametrize(
