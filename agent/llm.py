@@ -40,7 +40,7 @@ from agent.streamed import (
     stream_completion,
 )
 from agent.trace import StepTimer
-from core.config import Endpoint, Settings
+from core.config import Endpoint, Settings, draft_model_name
 from core.errors import LLMUnavailable
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,18 @@ def start_local_server(settings: Settings) -> LocalServer:
     slots = slot_dir(settings)
     if slots is not None:
         slots.mkdir(parents=True, exist_ok=True)
+    draft_path = None
+    if settings.speculative == "draft":
+        draft = draft_model_name(settings.local_model)
+        if draft is None:  # a --local-model flag overrides settings without validating them again
+            raise LLMUnavailable(f"speculative='draft' has no smaller model to draft for {settings.local_model}.")
+        draft_path = ensure_model_file(draft, settings.cache_dir)
     options = ServerOptions(
         model_path=model_path, alias=settings.local_model, threads=settings.threads,
         parallel_slots=settings.parallel_slots, ctx_per_slot=settings.ctx_per_slot,
         prompt_cache_mib=settings.prompt_cache_mib, kv_cache_type=settings.kv_cache_type,
-        prompt_batch=settings.prompt_batch, slot_save_path=slots,
+        prompt_batch=settings.prompt_batch, slot_save_path=slots, speculative=settings.speculative,
+        draft_model_path=draft_path,
     )
     return LocalServer.start(options, timeout_s=settings.server_start_timeout_s)
 

@@ -23,6 +23,8 @@ from agent.waiting import wait_until_answering
 from core.errors import LLMUnavailable
 
 KV_CACHE_TYPES = ("f16", "q8_0")
+SPECULATIVE_MODES = ("off", "ngram", "draft")  # see speculative_params
+NGRAM_LOOKUP = 3  # tokens of the text so far that must match earlier text (the prompt too) to draft from it
 _READY_PREFIX = "LISTENING "
 _FAILED_PREFIX = "FAILED "
 
@@ -40,6 +42,15 @@ class ServerOptions:
     port: int = 0
     host: str = "127.0.0.1"
     slot_save_path: Path | None = None  # where slots are saved and restored (agent.prefix_cache); None: off
+    speculative: str = "off"  # "ngram" (drafts copied from earlier text) or "draft" (drafts by draft_model_path)
+    draft_model_path: Path | None = None  # the small model that drafts for speculative="draft"
+    draft_max: int = 8  # tokens drafted at most per step, checked by the model in one batch
+
+    def __post_init__(self) -> None:
+        if self.speculative not in SPECULATIVE_MODES:
+            raise ValueError(f"speculative must be one of {', '.join(SPECULATIVE_MODES)}, not {self.speculative!r}")
+        if (self.speculative == "draft") != (self.draft_model_path is not None):
+            raise ValueError("speculative='draft' needs a draft_model_path, and only it uses one")
 
     def argv(self) -> list[str]:
         return [
@@ -48,7 +59,9 @@ class ServerOptions:
             "--parallel", str(self.parallel_slots), "--ctx-per-slot", str(self.ctx_per_slot),
             "--prompt-cache-mib", str(self.prompt_cache_mib), "--kv-cache-type", self.kv_cache_type,
             "--prompt-batch", str(self.prompt_batch), "--port", str(self.port), "--host", self.host,
-        ] + (["--slot-save-path", str(self.slot_save_path)] if self.slot_save_path is not None else [])
+            "--speculative", self.speculative, "--draft-max", str(self.draft_max),
+        ] + (["--slot-save-path", str(self.slot_save_path)] if self.slot_save_path is not None else []) \
+          + (["--draft-model", str(self.draft_model_path)] if self.draft_model_path is not None else [])
 
 
 @dataclass
@@ -144,6 +157,34 @@ def slot_save_param(folder: str) -> str:
     return os.path.join(folder, "")
 
 
+def speculative_params(params: object, mode: str, draft_max: int, threads: int, draft_model: str = "") -> None:
+    """Set ``CommonParams.speculative`` for a mode. Either way the model checks a draft of up to
+    ``draft_max`` tokens in one batch and keeps the longest prefix it would have chosen itself.
+
+    - ``ngram``: llama.cpp's ngram-simple (``--spec-type ngram-simple``): when the last ``NGRAM_LOOKUP``
+      tokens occurred before, in the prompt or the reply so far, the tokens that followed them there are
+      the draft: SQL copies table and column names from the schema in its prompt. No second model.
+    - ``draft``: a small model of the same tokenizer drafts (``--model-draft``), greedily, stopping
+      when its own top token falls under 0.75 probability (``--draft-p-min``).
+    """
+    import xllamacpp
+
+    spec = params.speculative  # type: ignore[attr-defined]
+    kinds = xllamacpp.common_speculative_type
+    if mode == "ngram":
+        spec.types = [kinds.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
+        spec.ngram_simple.size_n = NGRAM_LOOKUP
+        spec.ngram_simple.size_m = draft_max
+    elif mode == "draft":
+        spec.types = [kinds.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+        spec.draft.mparams.path = draft_model
+        spec.draft.n_max, spec.draft.n_min, spec.draft.p_min = draft_max, 0, 0.75
+        spec.draft.cpuparams.n_threads = spec.draft.cpuparams_batch.n_threads = threads
+        spec.draft.cache_type_k, spec.draft.cache_type_v = params.cache_type_k, params.cache_type_v  # type: ignore[attr-defined]
+    elif mode != "off":
+        raise ValueError(f"unknown speculative mode {mode!r}")
+
+
 def serve(args: argparse.Namespace) -> int:
     """Child-process entry point: start xllamacpp's server and block until terminated."""
     import xllamacpp
@@ -163,6 +204,7 @@ def serve(args: argparse.Namespace) -> int:
     params.n_batch = params.n_ubatch = args.prompt_batch  # a progress report per step of prompt reading
     if args.slot_save_path:
         params.slot_save_path = slot_save_param(args.slot_save_path)  # POST /slots/{id}?action=save|restore
+    speculative_params(params, args.speculative, args.draft_max, args.threads, args.draft_model)
     params.hostnames = [args.host]
     params.port = args.port
     try:
@@ -201,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--slot-save-path", default="")
+    parser.add_argument("--speculative", choices=SPECULATIVE_MODES, default="off")
+    parser.add_argument("--draft-max", type=int, default=8)
+    parser.add_argument("--draft-model", default="")
     return serve(parser.parse_args(argv))
 
 

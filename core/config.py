@@ -22,6 +22,12 @@ from core.prompt_sets import prompt_set_names
 LocalModelName = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"]
 LOCAL_MODELS: tuple[str, ...] = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+_DRAFT_MODELS: dict[str, LocalModelName] = {"qwen2.5-coder-1.5b": "qwen2.5-coder-0.5b"}
+
+
+def draft_model_name(local_model: str) -> LocalModelName | None:
+    """The smaller model of the same tokenizer that drafts for ``local_model`` (speculative='draft')."""
+    return _DRAFT_MODELS.get(local_model)
 
 
 def bundled_database_path() -> Path:
@@ -186,6 +192,10 @@ class Settings(BaseSettings):
     prompt_batch: int = Field(256, ge=32, le=4096, description=(
         "prompt tokens the local server reads per step; it reports progress after each, so a step must "
         "take well under request_timeout_s (~10 s at 25 tokens/s)"))
+    speculative: Literal["off", "ngram", "draft"] = Field("off", description=(
+        "speculative decoding by the local server, greedy answers unchanged in principle: 'ngram' drafts "
+        "from earlier text (the schema in the prompt), 'draft' has qwen2.5-coder-0.5b draft for the 1.5b "
+        "(its part packages must be installed); see benchmarks/README.md, speculative.py"))
 
     # Calls to the model.
     temperature: float = Field(0.0, ge=0.0, le=2.0)
@@ -227,6 +237,13 @@ class Settings(BaseSettings):
     # UI
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _a_draft_model_exists(self) -> Settings:
+        if self.speculative == "draft" and draft_model_name(self.local_model) is None:
+            raise ValueError(f"speculative='draft' needs a smaller model to draft for {self.local_model}: "
+                             "there is none; use 'ngram' or 'off'")
+        return self
 
     def __repr_args__(self) -> Any:
         """Passwords in URLs are masked wherever settings are shown (logs, reprs, tracebacks)."""
