@@ -12,7 +12,7 @@ import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,35 @@ class HydeOutput:
     draft_sql: str | None = None
 
 
+class ValueShown(TypedDict):
+    """A stored value the question mentions (``knowledge.retrieval.ValueMatch``, as a dict)."""
+
+    phrase: str
+    value: str
+    table: str
+    column: str
+    score: float
+
+
+class ExampleShown(TypedDict):
+    """A solved example put in the prompt, with its similarity score."""
+
+    question: str
+    sql: str
+    hardness: str | None
+    score: float
+
+
+class TableScore(TypedDict):
+    table: str
+    score: float
+
+
 @dataclass(frozen=True)
 class RetrieveOutput:
-    values: list[dict[str, Any]] = field(default_factory=list)  # a value matched: phrase, table, column, value, score
-    examples: list[dict[str, Any]] = field(default_factory=list)  # question, sql, hardness, score, ...
-    table_scores: list[dict[str, Any]] = field(default_factory=list)  # table, score (schema linking)
+    values: list[ValueShown] = field(default_factory=list)
+    examples: list[ExampleShown] = field(default_factory=list)
+    table_scores: list[TableScore] = field(default_factory=list)  # schema linking's ranking
     predicted_hardness: str | None = None
     budget: dict[str, Any] | None = None
     tables: list[str] | None = None  # the tables the prompt shows, when not all of them

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
-from agent.trace import ContextOutput, RetrieveOutput, Step
+from agent.trace import ContextOutput, ExampleShown, RetrieveOutput, Step
 from core.sqlshape import hardness, sql_elements, sql_skeleton
 
 T = TypeVar("T")
@@ -78,7 +78,7 @@ def context_of(trace: Sequence[dict[str, Any]]) -> ContextOutput | None:
     return _last(trace, ContextOutput)
 
 
-def examples_of(trace: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def examples_of(trace: Sequence[dict[str, Any]]) -> list[ExampleShown]:
     """Few-shot examples shown to the model: the ``retrieve`` step's ``examples``, or [] without one."""
     retrieved = _last(trace, RetrieveOutput)
     return list(retrieved.examples) if retrieved else []
@@ -88,11 +88,11 @@ def example_scores(trace: Sequence[dict[str, Any]], gold_sql: str, dialect: str 
     """How well the few-shot examples shown fit the question, judged by its gold query: the share of them
     with the gold's SQL skeleton (DAIL-SQL's notion of a useful example), whether any had it, and the
     share of the gold's hardness. None when no example was shown."""
-    examples = [e for e in examples_of(trace) if isinstance(e, dict) and e.get("sql")]
+    examples = [e for e in examples_of(trace) if e.get("sql")]  # .get: results written by older versions load too
     if not examples:
         return None
     skeleton, level = sql_skeleton(gold_sql, dialect), hardness(gold_sql, dialect)
-    same = [sql_skeleton(str(e["sql"]), dialect) == skeleton for e in examples]
+    same = [sql_skeleton(e["sql"], dialect) == skeleton for e in examples]
     return {"example_skeleton_precision": sum(same) / len(same), "example_skeleton_hit": float(any(same)),
             "example_hardness_precision": sum(e.get("hardness") == level for e in examples) / len(examples)}
 

@@ -10,20 +10,23 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.service import AnswerRecord
 from agent.trace import (
     AnswerOutput,
+    ExampleShown,
     GenerateOutput,
     ReactOutput,
     RepairOutput,
     RetrieveOutput,
     Step,
     StepOutput,
+    TableScore,
     ValidateOutput,
+    ValueShown,
     VoteOutput,
 )
 from core.db import shorten
@@ -308,57 +311,34 @@ def _section(title: str, body: str, cls: str = "") -> str:
     return f'<div class="trace-section {cls}"><div class="trace-label">{_esc(title)}</div>{body}</div>'
 
 
-def _score(item: Mapping[str, Any]) -> str:
-    for key in ("score", "similarity", "distance"):
-        if isinstance(item.get(key), int | float):
-            return f"{key} {float(item[key]):.3f}"
-    return ""
+# The items of a retrieve step's lists, as text (each list is shown with its scores).
+def _example_text(item: ExampleShown) -> str:
+    hardness = f" [{item['hardness']}]" if item.get("hardness") else ""
+    return f"{item['question']}{hardness} → {item['sql']}"
 
 
-def _retrieved_text(item: Mapping[str, Any]) -> str:
-    found = item.get("item")
-    inner: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
-    if item.get("question") is not None:  # an example
-        hardness = f" [{item['hardness']}]" if item.get("hardness") else ""
-        return f"{item['question']}{hardness} → {item.get('sql', '')}"
-    if item.get("phrase") is not None:  # a value matched to a column
-        return f"“{item['phrase']}” → {item.get('table')}.{item.get('column')} = {item.get('value')!r}"
-    text = item.get("text") or inner.get("text") or item.get("table") or item.get("sql")
-    if text is None:
-        text = _json({k: v for k, v in item.items() if k not in ("score", "similarity", "distance")})
-    kind = item.get("kind") or inner.get("kind")
-    return f"{kind}: {text}" if kind else str(text)
+def _value_text(item: ValueShown) -> str:
+    return f"“{item['phrase']}” → {item['table']}.{item['column']} = {item['value']!r}"
 
 
-def _retrieved_html(items: Any) -> str:
-    if not isinstance(items, list | tuple):
-        return _pre(_json(items))
-    rows = []
-    for item in items:
-        if not isinstance(item, Mapping):
-            rows.append(f"<li>{_esc(_one_line(str(item), 400))}</li>")
-            continue
-        score = f"<span class='score'>{_esc(_score(item))}</span>"
-        rows.append(f"<li>{score} {_esc(_one_line(_retrieved_text(item), 400))}</li>")
-    return f"<ul class='retrieved'>{''.join(rows)}</ul>" if rows else "<i>nothing retrieved</i>"
+def _table_text(item: TableScore) -> str:
+    return item["table"]
 
 
-def _candidates_html(items: Any) -> str:
-    if isinstance(items, Mapping):  # {index: sql}
-        items = [{"index": k, "sql": v} for k, v in items.items()]
-    if not isinstance(items, list | tuple):
-        return _pre(_json(items))
-    parts = []
-    for i, item in enumerate(items):
-        if isinstance(item, Mapping):
-            sql = item.get("sql") or ""
-            rest = {k: v for k, v in item.items() if k not in ("sql", "index")}
-            label = f"#{item.get('index', i)}"
-            parts.append(f"<div class='candidate'><b>{_esc(label)}</b> {_esc(_json(rest)) if rest else ''}"
-                         f"{_pre(sql, 'sql') if sql else ''}</div>")
-        else:
-            parts.append(f"<div class='candidate'><b>#{i}</b>{_pre(item, 'sql')}</div>")
-    return "".join(parts)
+Shown = TypeVar("Shown", ExampleShown, ValueShown, TableScore)
+
+
+def _retrieved_html(items: Sequence[Shown], text: Callable[[Shown], str]) -> str:
+    """The items with their scores, or "" for none."""
+    rows = [f"<li><span class='score'>score {float(item['score']):.3f}</span> {_esc(_one_line(text(item), 400))}</li>"
+            for item in items]
+    return f"<ul class='retrieved'>{''.join(rows)}</ul>" if rows else ""
+
+
+def _candidates_html(all_sql: Mapping[str, str | None]) -> str:
+    """Each candidate's SQL, by its index."""
+    return "".join(f"<div class='candidate'><b>#{_esc(i)}</b> {_pre(sql, 'sql') if sql else ''}</div>"
+                   for i, sql in all_sql.items())
 
 
 def step_summary(step: StepLike, number: int) -> str:
@@ -416,10 +396,11 @@ def _output_sections(output: StepOutput) -> list[str]:
     if isinstance(output, ReactOutput) and output.thought is not None:
         sections.append(_section("Plan", _pre(output.thought)))
     if isinstance(output, RetrieveOutput):
-        for title, items in (("examples", output.examples), ("values", output.values),
-                             ("table scores", output.table_scores)):
-            if items:
-                sections.append(_section(f"Retrieved {title} (with scores)", _retrieved_html(items)))
+        for title, shown in (("examples", _retrieved_html(output.examples, _example_text)),
+                             ("values", _retrieved_html(output.values, _value_text)),
+                             ("table scores", _retrieved_html(output.table_scores, _table_text))):
+            if shown:
+                sections.append(_section(f"Retrieved {title} (with scores)", shown))
     if isinstance(output, VoteOutput):
         sections.append(_section("Candidates", _candidates_html(output.all_sql)))
         votes = {"winner": output.winner, "groups": output.groups, "failed": output.failed}

@@ -136,7 +136,8 @@ def test_trace_html_shows_retrieved_context_with_scores_and_the_vote() -> None:
     html = render.trace_html([retrieve, vote])
     assert "Retrieved examples (with scores)" in html and "score 0.912" in html
     assert "How many albums? [easy] → SELECT COUNT(*) FROM Album" in html
-    assert "“AC/DC” → Artist.Name" in html and "Retrieved table scores" in html
+    assert "“AC/DC” → Artist.Name = &#x27;AC/DC&#x27;" in html and "Retrieved table scores" in html
+    assert "score 0.800</span> Artist" in html
     assert "Candidates" in html and "#2" in html and "Vote" in html and "&quot;winner&quot;: 1" in html
 
 
