@@ -178,7 +178,8 @@ def _column(columns: Sequence[str], name: str) -> str:
     raise ValueError(f"There is no column {name!r} in the data. Its columns: {', '.join(columns)}")
 
 
-_DATE_TEXT = re.compile(r"^\d{4}-\d{2}(-\d{2})?([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+DATE_TEXT = re.compile(  # a date or time written as text (ISO 8601): also how the UI's line chart reads one
+    r"^\d{4}-\d{2}(-\d{2})?([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
 _ID_NAME = re.compile(r"(^id$|_id$|Id$|ID$)")
 _TIME_NAME = re.compile(r"(year|month|quarter|week|day|date)s?$", re.IGNORECASE)
 
@@ -190,7 +191,7 @@ def _is_number(value: Any) -> bool:
 def _is_temporal(name: str, values: list[Any]) -> bool:
     if not values:
         return False
-    if all(isinstance(v, (dt.date, dt.datetime)) or (isinstance(v, str) and _DATE_TEXT.match(v)) for v in values):
+    if all(isinstance(v, (dt.date, dt.datetime)) or (isinstance(v, str) and DATE_TEXT.match(v)) for v in values):
         return True
     # a year or month number (2009, 2010, ...) in a column named like one
     return bool(_TIME_NAME.search(name)) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)

@@ -2,7 +2,7 @@
 
 The choice itself is the agent's own chart tool, ``tools.builtin.choose_chart`` (a line for a time-like
 x, a bar for a category and a number, a scatter for two numbers, nothing for a single value), so the UI
-and the agent agree. The UI adds a reason for "none" and prefers a measure over an id column as y. The
+and the agent agree (an id column is a label, never the measure). The UI adds a reason for "none". The
 user can then change the kind and the columns; ``figure`` draws whatever was chosen (the one chart
 renderer: the tool returns a spec, never a picture). The figure hovers its values, draws bars
 sideways when their labels are long (so no label is cut), keeps the largest ``MAX_BARS`` categories
@@ -13,12 +13,11 @@ imported only when a figure is drawn.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tools.builtin import ChartKind
+from tools.builtin import DATE_TEXT, ChartKind
 from tools.builtin import choose_chart as choose_chart_spec
 
 KINDS: tuple[ChartKind, ...] = ("bar", "line", "scatter", "none")
@@ -27,8 +26,6 @@ LONG_LABEL = 10  # a category label longer than this (characters) turns the bars
 OTHERS = "others"
 COLOR = "#ea580c"
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
-_ID_NAME = re.compile(r"(^id$|_id$|Id$|ID$)")
 
 
 @dataclass(frozen=True)
@@ -71,14 +68,6 @@ def _why_none(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "nothing to plot the numbers against"
 
 
-def _prefer_measure(columns: Sequence[str], rows: Sequence[Sequence[Any]], x: str, y: str) -> str:
-    """``ArtistId, Name, Albums`` charts Albums, not ArtistId: an id is a label, not a measure."""
-    if not _ID_NAME.search(y):
-        return y
-    measures = [c for i, c in enumerate(columns) if c != x and _is_numeric(rows, i) and not _ID_NAME.search(c)]
-    return measures[-1] if measures else y
-
-
 def choose_chart(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> ChartSpec:
     """The chart that best fits a result (the agent's own choice), or ``none`` with the reason."""
     spec = choose_chart_spec(list(columns), [list(r) for r in rows])
@@ -86,7 +75,7 @@ def choose_chart(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Chart
     if kind == "none" or x is None or y is None:
         return ChartSpec("none", reason=_why_none(columns, rows))
     reasons = {"line": "a number over time", "bar": "a number per category", "scatter": "two numbers"}
-    return ChartSpec(kind, x, _prefer_measure(columns, rows, x, y), reasons.get(kind, ""))
+    return ChartSpec(kind, x, y, reasons.get(kind, ""))
 
 
 def chart_data(columns: Sequence[str], rows: Sequence[Sequence[Any]], spec: ChartSpec) -> tuple[list[Any], list[float]]:
@@ -105,7 +94,7 @@ def chart_data(columns: Sequence[str], rows: Sequence[Sequence[Any]], spec: Char
 
 
 def _as_time(value: Any) -> Any:
-    if isinstance(value, str) and _ISO_DATE.match(value):
+    if isinstance(value, str) and DATE_TEXT.match(value):
         try:
             return dt.datetime.fromisoformat(value if len(value) > 7 else value + "-01")
         except ValueError:
