@@ -10,7 +10,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from agent import model_files
+from agent import model_files, prefix_cache
 from agent.llm_server import LocalServer
 from core.config import MINIMAL, Endpoint, Settings, bundled_database_path
 
@@ -41,8 +41,9 @@ REFUSAL = ("unit tests may not start or reach a real model: mark the test with @
 def _no_real_model_outside_llm_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Refuse where a model server starts and where a model's HTTP client is built, at their definitions
     (so no name bound at import time, in any module, gets past it): the llama.cpp server's start and the
-    spawn of its child process (which a caller could reach without ``start``), and the OpenAI clients that
-    ChatOpenAI and the RAGAS judge build. The model's part files are refused too (looked up by
+    spawn of its child process (which a caller could reach without ``start``), the OpenAI clients that
+    ChatOpenAI and the RAGAS judge build, and the HTTP client that warms the server's slots
+    (``prefix_cache.slot_client``). The model's part files are refused too (looked up by
     ``ensure_model_file`` in its own module): a fresh cache would otherwise get a 1.1 GB copy, hashed,
     before the server's start refuses. ``allow_model_client`` lifts the refusal of clients for a test
     that talks to a fake server of its own; nothing lifts the others."""
@@ -57,6 +58,7 @@ def _no_real_model_outside_llm_tests(request: pytest.FixtureRequest, monkeypatch
     if "allow_model_client" not in request.fixturenames:
         monkeypatch.setattr(openai.OpenAI, "__init__", refuse)
         monkeypatch.setattr(openai.AsyncOpenAI, "__init__", refuse)
+        monkeypatch.setattr(prefix_cache, "slot_client", refuse)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from agent import service
 from agent.llm import build_chat_model, start_local_server
 from agent.llm_server import LocalServer, ServerOptions
 from agent.model_files import ensure_model_file
+from agent.prefix_cache import PrefixWarmer
 from agent.service import Assistant
 from core.config import Endpoint, Settings
 from evals.ragas_metrics import judge_llm
@@ -57,6 +58,11 @@ def test_building_a_chat_model_client_is_refused(settings: Settings, base_url: s
         build_chat_model(settings, Endpoint(base_url, "m", "k"))
     with refused():
         Assistant.open(settings.with_overrides(base_url=base_url, model="m"))
+
+
+def test_the_client_that_warms_the_server_s_slots_is_refused() -> None:
+    with refused():
+        PrefixWarmer("http://127.0.0.1:8080", "prefix", "name.bin", None, 5.0)  # no client=: its own, to the server
 
 
 def test_the_ragas_judge_client_is_refused(settings: Settings) -> None:

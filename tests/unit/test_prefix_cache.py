@@ -151,7 +151,7 @@ def test_no_warming_without_the_local_server(settings: Settings) -> None:
 
 
 def test_warming_uses_the_servers_slot_folder_and_the_question_waits_for_a_prefix_being_read(
-        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allow_model_client: None) -> None:
     model_file = tmp_path / "m.gguf"
     model_file.write_bytes(b"gguf")
     server = LocalServer(ServerOptions(model_path=model_file, alias="m", threads=1), base_url="http://fake:1/v1")
@@ -165,9 +165,8 @@ def test_warming_uses_the_servers_slot_folder_and_the_question_waits_for_a_prefi
         read.set()
         return response
 
-    real_client = httpx.Client
-    monkeypatch.setattr("agent.prefix_cache.httpx.Client",
-                        lambda **kw: real_client(transport=httpx.MockTransport(slow), **kw))
+    monkeypatch.setattr("agent.prefix_cache.slot_client",
+                        lambda timeout_s: httpx.Client(transport=httpx.MockTransport(slow), timeout=timeout_s))
     seen: list[bool] = []
 
     def answer(_: list[BaseMessage]) -> str:
