@@ -11,11 +11,10 @@ import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
-from pydantic_core import CoreSchema
 
 from agent.llm import parse_json_object
 from core.db import Schema
+from tools.base import clean_schema
 
 
 class Plan(BaseModel):
@@ -32,21 +31,9 @@ class Plan(BaseModel):
         return self.model_dump(mode="json")
 
 
-class _Untitled(GenerateJsonSchema):
-    """pydantic's schema without its generated titles, nor the model's docstring as a description (noise
-    in the reply format)."""
-
-    def field_title_should_be_set(self, schema: Any) -> bool:
-        return False
-
-    def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
-        generated = super().generate(schema, mode)
-        generated.pop("title", None)
-        generated.pop("description", None)
-        return generated
-
-
-PLAN_SCHEMA: dict[str, Any] = Plan.model_json_schema(schema_generator=_Untitled)
+# pydantic's schema without its titles (tools.base.clean_schema, as for a tool's arguments) nor the class's
+# docstring: noise in the reply format.
+PLAN_SCHEMA: dict[str, Any] = {k: v for k, v in clean_schema(Plan.model_json_schema()).items() if k != "description"}
 
 RESPONSE_FORMAT: dict[str, Any] = {
     "type": "json_schema",
