@@ -23,8 +23,8 @@ import httpx
 import openai
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.outputs import ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
 from pydantic import PrivateAttr, SecretStr
 
@@ -149,8 +149,21 @@ class GatedChatOpenAI(ChatOpenAI):
             return super()._generate(messages, stop, run_manager, **kwargs)  # sent whole, as langchain does
         payload.pop("stream", None)
         completion = stream_completion(self.root_client, payload, self._progress, idle_s=self._idle_s,
-                                       max_s=self._max_s, ask_progress=self._ask_progress)
+                                       max_s=self._max_s, ask_progress=self._ask_progress,
+                                       on_text=_token_callback(run_manager))
         return self._create_chat_result(completion)
+
+
+def _token_callback(run_manager: CallbackManagerForLLMRun | None) -> Callable[[str], None] | None:
+    """Each piece of the reply's text, told to the run's callbacks as it comes, as langchain's own streaming
+    does: LangGraph's ``messages`` stream hears it, so a reader can show the reply while it is written."""
+    if run_manager is None:
+        return None
+
+    def told(text: str) -> None:
+        run_manager.on_llm_new_token(text, chunk=ChatGenerationChunk(message=AIMessageChunk(content=text)))
+
+    return told
 
 
 def report_waiting(status: QueueStatus) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
@@ -56,6 +57,13 @@ class ResultReady:
     columns: list[str]
     rows: list[list[Any]]
     truncated: bool
+
+
+@dataclass(frozen=True)
+class AnswerText:
+    """The written answer so far, while the model writes it: after ResultReady, before the AnswerRecord."""
+
+    text: str
 
 
 @dataclass
@@ -182,13 +190,14 @@ class Assistant:
 
     def stream(
         self, question: str, techniques: Techniques | None = None, thread_id: str | None = None
-    ) -> Iterator[Step | Running | QueueStatus | ResultReady | AnswerRecord]:
+    ) -> Iterator[Step | Running | QueueStatus | ResultReady | AnswerText | AnswerRecord]:
         """Yield each Step as its node finishes, then the AnswerRecord (errors included, never raised
         for the user's or the backend's fault). Questions with the same ``thread_id`` form one
         conversation: a follow-up is resolved against the earlier questions and their SQL. Each time a
         node starts or ends, ``Running`` says which are running now; while a model call waits for a free
         slot of the server, its QueueStatus (place in line, estimate) comes too; once the query has run
-        (before the answer is written), ResultReady carries its rows."""
+        (before the answer is written), ResultReady carries its rows, and AnswerText the written answer
+        so far while the model writes it."""
         record = AnswerRecord(question=question)
         try:
             record.question = clean_question(question, self.settings.max_question_chars)
@@ -204,12 +213,13 @@ class Assistant:
         state: dict[str, Any] = {}
         stopped: SqlsageError | None = None
         running: dict[str, str] = {}  # task id -> node, in the order they started
+        written = ""  # the answer's text so far, as the model writes it
         began = time.monotonic()
         try:
             turn = cast("AgentState", new_turn(record.question))  # its None lists are the reducers' resets
             parts = build_graph(context.techniques, self.checkpointer).stream(
                 turn, config=self._thread_config(thread_id),
-                context=context, stream_mode=["updates", "values", "custom", "tasks"], subgraphs=True,
+                context=context, stream_mode=["updates", "values", "custom", "tasks", "messages"], subgraphs=True,
             )
             # With subgraphs and several modes, LangGraph yields (namespace, mode, chunk) triples.
             for namespace, mode, chunk in cast("Iterator[tuple[tuple[str, ...], str, Any]]", parts):
@@ -221,6 +231,16 @@ class Assistant:
                     else:
                         running.pop(chunk["id"], None)
                     yield Running(tuple(running.values()))
+                    continue
+                if mode == "messages":  # a model call's text as it comes: only the answer's is shown
+                    message, meta = chunk
+                    if not namespace and meta.get("langgraph_node") == "answer" and isinstance(message, AIMessage) \
+                            and isinstance(message.content, str) and message.content:
+                        # pieces of a streamed reply add up; a whole reply (or the streamed one's end) is all of it
+                        text = written + message.content if isinstance(message, AIMessageChunk) else message.content
+                        if text != written:
+                            written = text
+                            yield AnswerText(written)
                     continue
                 if mode == "custom":
                     if isinstance(chunk, dict) and isinstance(chunk.get("queue"), QueueStatus):

@@ -22,7 +22,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -166,13 +166,15 @@ def _watching(watch: _Watch) -> Iterator[_Watch]:
 
 
 def stream_completion(client: openai.OpenAI, payload: dict[str, Any], progress: ServerProgress, *,
-                      idle_s: float, max_s: float, ask_progress: bool) -> dict[str, Any]:
+                      idle_s: float, max_s: float, ask_progress: bool,
+                      on_text: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Send a chat completion request as a stream and put the reply together in the shape of a whole
     completion (choices with message, logprobs and finish reason; usage). ``ask_progress`` asks a llama.cpp
     server for prompt-reading progress (other servers may refuse the unknown field). Raises
     ``ModelStalled`` when the server stopped making progress or ``max_s`` passed, ``NotAChatCompletion``
     when it answered with something else (an HTML page, another API's JSON); the openai client's errors
-    otherwise."""
+    otherwise. ``on_text`` hears each piece of the first choice's text as it arrives (a reader that shows
+    the reply while it is written); a server that answers whole is heard once, with all of it."""
     body = {**payload, "stream": True, "stream_options": {"include_usage": True}}
     if ask_progress:
         body["extra_body"] = {**(body.get("extra_body") or {}), "return_progress": True}
@@ -184,7 +186,7 @@ def stream_completion(client: openai.OpenAI, payload: dict[str, Any], progress: 
             watch.seen()  # the server took the request
             content_type = response.headers.get("content-type", "")
             if "text/event-stream" in content_type:
-                completion = _assemble(_events(response.iter_lines(), watch))
+                completion = _assemble(_events(response.iter_lines(), watch), on_text)
             else:
                 whole = response.http_response.read()
     except (httpx.HTTPError, openai.APIConnectionError, json.JSONDecodeError) as err:
@@ -204,6 +206,11 @@ def stream_completion(client: openai.OpenAI, payload: dict[str, Any], progress: 
     problem = _completion_problem(completion)
     if problem is not None:
         raise NotAChatCompletion(url, problem)
+    if whole is not None and on_text is not None:
+        first = (completion.get("choices") or [{}])[0]
+        text = (first.get("message") or {}).get("content") if isinstance(first, dict) else None
+        if isinstance(text, str) and text:
+            on_text(text)
     return completion
 
 
@@ -223,8 +230,9 @@ def _events(lines: Iterator[str], watch: _Watch) -> Iterator[dict[str, Any]]:
             yield event
 
 
-def _assemble(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
-    """Chunks to one completion: each choice's content, tool calls and logprobs joined, in index order."""
+def _assemble(events: Iterator[dict[str, Any]], on_text: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Chunks to one completion: each choice's content, tool calls and logprobs joined, in index order;
+    ``on_text`` hears the first choice's text as it comes."""
     choices: dict[int, dict[str, Any]] = {}
     whole: dict[str, Any] = {"object": "chat.completion"}
     for event in events:
@@ -239,6 +247,8 @@ def _assemble(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
             delta = chunk.get("delta") or {}
             if delta.get("content"):
                 choice["message"]["content"] += delta["content"]
+                if on_text is not None and int(chunk.get("index") or 0) == 0:
+                    on_text(delta["content"])
             for call in delta.get("tool_calls") or []:
                 merged = choice["tools"].setdefault(int(call.get("index") or 0),
                                                     {"id": None, "type": "function",

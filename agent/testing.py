@@ -9,8 +9,8 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
 
@@ -40,6 +40,7 @@ class ScriptedChatModel(BaseChatModel):
     history: list[list[BaseMessage]] = Field(default_factory=list)
     kwargs_history: list[dict[str, Any]] = Field(default_factory=list)
     sends_logprobs: bool = True  # False: an endpoint that ignores ``logprobs``
+    streams: bool = False  # True: each word of the first reply is told to the callbacks as it "arrives"
 
     @property
     def _llm_type(self) -> str:
@@ -56,7 +57,7 @@ class ScriptedChatModel(BaseChatModel):
         """One reply per call, or ``n`` replies when called with ``n`` (several samples of one prompt)."""
         self.history.append(list(messages))
         self.kwargs_history.append({**kwargs, "stop": list(stop)} if stop else kwargs)
-        generations = []
+        generations: list[ChatGeneration] = []
         for _ in range(int(kwargs.get("n") or 1)):
             if not self.replies:
                 raise AssertionError(f"ScriptedChatModel ran out of replies after {len(self.history) - 1} call(s)")
@@ -72,6 +73,9 @@ class ScriptedChatModel(BaseChatModel):
                      "total_tokens": words + len(text.split())}
             asked = kwargs.get("logprobs") and self.sends_logprobs
             metadata = {"logprobs": token_logprobs(text, logprob)} if asked else {}
+            if self.streams and run_manager is not None and not generations:
+                for piece in re.findall(r"\s*\S+|\s+", text):
+                    run_manager.on_llm_new_token(piece, chunk=ChatGenerationChunk(message=AIMessageChunk(content=piece)))
             generations.append(ChatGeneration(
                 message=AIMessage(text, usage_metadata=usage, response_metadata=metadata)))
         return ChatResult(generations=generations)

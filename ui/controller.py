@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.budget import tokens_of_chars
-from agent.service import AnswerRecord, Assistant, ResultReady
+from agent.service import AnswerRecord, AnswerText, Assistant, ResultReady
 from agent.slots import QueueStatus
 from agent.trace import ContextOutput, Running
 from core.config import Techniques
@@ -179,6 +179,7 @@ class ChatController:
             conv = self.history.start(owner, text, db=assistant.deps.db.display_url).id
         steps: list[Any] = []
         now: str | None = None  # the node running now, as the graph's own task stream says
+        writing: str | None = None  # the answer so far, while the model writes it
         schema_key = (assistant.deps.db.url, chosen.prompts, chosen.sample_rows, self.pool.model_text(session))
         schema_tokens: int | None = None  # of the schema prompt, once the context step has told its length
 
@@ -203,19 +204,23 @@ class ChatController:
                 yield self.result_slots({"columns": item.columns, "rows": item.rows, "truncated": item.truncated,
                                          "sql": item.sql, "seconds": None}) | {"sql": item.sql}
                 continue
+            if isinstance(item, AnswerText):  # the answer as far as the model has written it
+                writing = item.text
+                yield {"chat": base + turn_messages(text, steps, now=now, writing=writing)}
+                continue
             if isinstance(item, QueueStatus):  # a model call waits for a free slot: say where it stands
-                yield {"chat": base + turn_messages(text, steps, now=now, waiting=item.text())}
+                yield {"chat": base + turn_messages(text, steps, now=now, waiting=item.text(), writing=writing)}
                 continue
             if isinstance(item, Running):
                 if item.nodes and item.nodes[-1] != now:  # between two nodes: the last one stays shown
                     now = item.nodes[-1]
-                    yield {"chat": base + turn_messages(text, steps, now=now, waiting=waiting(now))}
+                    yield {"chat": base + turn_messages(text, steps, now=now, waiting=waiting(now), writing=writing)}
                 continue
             steps.append(item)
             self._note_step(item, schema_key)
             if isinstance(item.output, ContextOutput) and item.output.schema_chars:
                 schema_tokens = tokens_of_chars(item.output.schema_chars)
-            yield {"chat": base + turn_messages(text, steps, now=now), "trace": trace_html(steps)}
+            yield {"chat": base + turn_messages(text, steps, now=now, writing=writing), "trace": trace_html(steps)}
 
     def _note_step(self, step: Any, schema_key: tuple[str, str, int, str]) -> None:
         """After the first model call that carried this schema: the server has it, and its speed is known."""

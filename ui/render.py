@@ -108,10 +108,11 @@ def steps_title(steps: Sequence[StepLike], running: bool, now: str | None = None
 
 
 def turn_messages(question: str, steps: Sequence[StepLike], record: RecordLike | None = None,
-                  now: str | None = None, waiting: str | None = None) -> list[Message]:
+                  now: str | None = None, waiting: str | None = None, writing: str | None = None) -> list[Message]:
     """The chat messages of one turn: the question, a collapsible step list (pending while the agent
-    works, with the node running ``now`` and ``waiting`` when a model call waits in line), then the
-    answer once there is a record. The same function renders live and reopened turns."""
+    works, with the node running ``now`` and ``waiting`` when a model call waits in line), the answer
+    as far as it is ``writing`` while the model writes it, then the answer once there is a record. The
+    same function renders live and reopened turns."""
     running = record is None
     messages: list[Message] = [{"role": "user", "content": question}]
     if steps or running:
@@ -122,6 +123,8 @@ def turn_messages(question: str, steps: Sequence[StepLike], record: RecordLike |
         })
     if record is not None:
         messages.append({"role": "assistant", "content": answer_markdown(record)})
+    elif writing:
+        messages.append({"role": "assistant", "content": f"{writing} …"})
     return messages
 
 

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from agent.service import Assistant
+from agent.service import AnswerText, Assistant
 from agent.testing import ScriptedChatModel
 from agent.trace import Running, Step
 from core.config import Settings, Techniques
@@ -170,8 +170,22 @@ def test_streaming_yields_steps_before_the_record(settings: Settings) -> None:
     with assistant:
         items = list(assistant.stream("x"))
     names = [type(i).__name__ for i in items if not isinstance(i, Running)]
-    # the rows come as soon as the query ran, before the answer is written
-    assert names == ["Step"] * 4 + ["ResultReady", "Step", "AnswerRecord"]
+    # the rows come as soon as the query ran, before the answer is written; a reply that came whole is
+    # heard whole, once
+    assert names == ["Step"] * 4 + ["ResultReady", "AnswerText", "Step", "AnswerRecord"]
+
+
+def test_the_answer_is_streamed_as_it_is_written_and_no_other_call_is(settings: Settings) -> None:
+    model = ScriptedChatModel(streams=True).enqueue(sql_reply("SELECT COUNT(*) FROM Artist"),
+                                                   "There are 275 artists.")
+    assistant = Assistant.open(settings, llm=model)
+    with assistant:
+        items = list(assistant.stream("How many artists are there?"))
+    texts = [i.text for i in items if isinstance(i, AnswerText)]
+    assert texts == ["There", "There are", "There are 275", "There are 275 artists."]  # word by word
+    kinds = [type(i).__name__ for i in items if not isinstance(i, Running | Step)]
+    assert kinds == ["ResultReady"] + ["AnswerText"] * 4 + ["AnswerRecord"]  # the table first
+    assert items[-1].answer == texts[-1]  # type: ignore[union-attr]
 
 
 def test_streaming_says_which_node_runs_before_its_step(settings: Settings) -> None:

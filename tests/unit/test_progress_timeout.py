@@ -242,3 +242,31 @@ def test_other_endpoints_stream_without_being_asked_for_prompt_progress(slow_rea
     llm = model(slow_reader, tmp_path, idle_s=5, name="gpt-4o-mini")
     assert llm.gate is None and ask(llm) == "SELECT 1"
     assert slow_reader.requests[0]["stream"] is True and "return_progress" not in slow_reader.requests[0]
+
+
+def test_each_piece_of_the_first_reply_is_told_to_the_callbacks_as_it_arrives(tmp_path: Path) -> None:
+    """The chat model tells its callbacks (and so LangGraph's ``messages`` stream) each piece of text when it
+    comes, before the reply has ended: the UI shows the answer while it is written. Other samples are not."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    first_heard = threading.Event()
+    heard: list[str] = []
+    before_the_rest: list[bool] = []
+
+    class Listener(BaseCallbackHandler):
+        def on_llm_new_token(self, token: str, **_: Any) -> None:
+            heard.append(token)
+            first_heard.set()
+
+    def script(body: dict[str, Any], send: Send) -> None:
+        send(token("other ", index=1))
+        send(token("There are "))
+        before_the_rest.append(first_heard.wait(60))  # the rest is sent once the client has told the first piece
+        send(token("275 artists."))
+        send(token("", finish="stop"))
+        send(USAGE)
+
+    with StreamingServer(script) as server:
+        reply = model(server, tmp_path, idle_s=90).invoke([HumanMessage("q")], config={"callbacks": [Listener()]})
+    assert reply.content == "There are 275 artists."
+    assert heard == ["There are ", "275 artists."] and before_the_rest == [True]

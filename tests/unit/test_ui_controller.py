@@ -57,7 +57,11 @@ def test_ask_streams_each_step_then_fills_the_panel(control: ChatController) -> 
     (early,) = [u for u in updates if "table" in u]  # the rows, as soon as the query ran
     assert early["table"] == (["n"], [[275]]) and "chat" not in early
     assert updates.index(early) < max(i for i, u in enumerate(updates) if "trace" in u)  # before the answer
-    updates = [u for u in updates if u is not early]
+    (writing,) = [u for u in updates if "chat" in u and "trace" not in u and "metadata" not in u["chat"][-1]]
+    assert writing["chat"][-1]["content"] == "There are 275 artists. …"  # the answer while it is written
+    assert updates.index(early) < updates.index(writing)  # the table first, then the sentence
+    updates = [{**u, "chat": [m for m in u["chat"] if m is not u["chat"][-1] or "metadata" in m]} if "chat" in u
+               else u for u in updates if u is not early and u is not writing]  # the steps message last
     started = [u for u in updates if "trace" not in u]  # a node started: the chat says what runs now
     finished = [u for u in updates if "trace" in u]  # a node finished: one more step in the list
     nodes = ["context", "generate", "validate", "execute", "answer"]  # as the graph's task stream says
