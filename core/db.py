@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import os
 import re
+import socket
 import sqlite3
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -40,6 +43,13 @@ DEFAULT_MAX_RESULT_BYTES = 32 * 1024 * 1024
 # the longest value allowed), so one value may take a quarter of the budget: the peak stays near the budget.
 VALUE_SHARE = 4
 _FETCH_BATCH = 100  # rows fetched from the cursor at a time, counted before the next batch
+# How long past its timeout a PostgreSQL statement may keep the caller waiting. The server's statement_timeout
+# stops a query only where the server checks for interrupts, and work on one huge value is no such place: a
+# 400 MB string_agg, once its input was read, spent 4.5 s on three copies of the value (the aggregate's
+# result, then the row _bounded_postgres measures) and 0.4 s freeing them on a busy 2-core machine, so a
+# timeout falling in that stretch ended the query seconds late. Past timeout + this grace the client drops
+# the connection (_Deadline).
+_DEADLINE_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -301,29 +311,35 @@ class Database:
         statement = check_sql(sql, self.dialect)
         postgres = self.engine.dialect.name == "postgresql"
         began = time.monotonic()
+        deadline = _Deadline(began + self.timeout_s + _DEADLINE_GRACE_S) if postgres else None
         try:
             with self._readonly_connection() as conn:
                 sent = _bounded_postgres(statement, self.row_cap + 1, self.max_result_bytes) if postgres else statement
-                result = conn.execution_options(no_parameters=True).exec_driver_sql(sent)
+                with deadline.watch(conn) if deadline is not None else nullcontext():
+                    result = conn.execution_options(no_parameters=True).exec_driver_sql(sent)
                 columns = list(result.keys()) if result.returns_rows else []
                 rows = self._fetch(result) if result.returns_rows else []
         except DBAPIError as err:
             message = _first_line(err.orig if err.orig is not None else err)
-            if _TIMEOUT.search(message):
-                message = f"The query took longer than {self.timeout_s:g} s and was stopped."
-                raise QueryError(message, "timeout") from err
+            if _TIMEOUT.search(message) or (deadline is not None and deadline.expired):
+                raise QueryError(self._timeout_message(), "timeout") from err
             if _TOO_BIG.search(message):
                 raise QueryError(too_large_message(self.max_result_bytes), "too_large") from err
             if _UNAVAILABLE.search(message) or err.connection_invalidated:
                 raise DatabaseUnavailable(f"The database {self.display_url} is unavailable: {message}") from err
             raise QueryError(message) from err
         except SQLAlchemyError as err:
+            if deadline is not None and deadline.expired:
+                raise QueryError(self._timeout_message(), "timeout") from err
             raise DatabaseUnavailable(f"The database {self.display_url} failed: {_first_line(err)}") from err
         if postgres and columns:  # the wrapper's byte counts, not the query's
             keep = len(columns) - _POSTGRES_EXTRA_COLUMNS
             columns, rows = columns[:keep], [row[:keep] for row in rows]
         truncated = len(rows) > self.row_cap
         return QueryResult(columns, rows[: self.row_cap], truncated, time.monotonic() - began)
+
+    def _timeout_message(self) -> str:
+        return f"The query took longer than {self.timeout_s:g} s and was stopped."
 
     def _fetch(self, result: sa.CursorResult[Any]) -> list[tuple[Any, ...]]:
         """Up to row_cap + 1 rows, their bytes counted batch by batch: over the budget is a QueryError."""
@@ -357,6 +373,67 @@ class Database:
                     yield conn
                 finally:
                     conn.rollback()  # never commit anything
+
+
+class _Deadline:
+    """A wall-clock limit on one statement, kept by the client: if the statement still holds the connection
+    at ``at`` (``time.monotonic()``), the connection's socket is shut down, so the driver's wait ends at once
+    with a lost connection (which SQLAlchemy discards from the pool) and ``run`` reports a timeout.
+
+    The server's statement_timeout, a little earlier, is what normally stops a query, with a clean error and
+    the connection kept; this is the backstop for the stretches where the server does not look at its
+    timeout (copying or freeing one huge value, a JIT compilation). The server's process then stops at its
+    next interrupt check, where its own timeout is already due, and finds no client to answer.
+    """
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.expired = False
+        self._lock = threading.Lock()
+        self._fileno: int | None = None
+
+    @contextmanager
+    def watch(self, conn: Connection) -> Iterator[None]:
+        """Watch the statement run inside the block on ``conn`` (a driver that gives no socket is not watched)."""
+        self._fileno = _socket_of(conn)
+        timer = threading.Timer(max(self.at - time.monotonic(), 0.0), self._expire)
+        timer.daemon = True
+        if self._fileno is not None:
+            timer.start()
+        try:
+            yield
+        finally:
+            with self._lock:  # from here on _expire leaves the socket alone: the driver may close or reuse it
+                self._fileno = None
+            timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._fileno is None:
+                return
+            self.expired = True
+            try:  # through a copy of the descriptor: the driver's own stays open until the driver closes it
+                copy = os.dup(self._fileno)
+                try:
+                    sock = socket.socket(fileno=copy)
+                except OSError:
+                    os.close(copy)
+                    raise
+                with sock:
+                    sock.shutdown(socket.SHUT_RDWR)  # the socket itself, whatever descriptor names it
+            except OSError:
+                pass  # the connection ended meanwhile: the driver has its answer or its error
+
+
+def _socket_of(conn: Connection) -> int | None:
+    """The descriptor of the connection's socket, or None when its driver gives none or it is closed."""
+    fileno = getattr(conn.connection.dbapi_connection, "fileno", None)
+    if not callable(fileno):
+        return None
+    try:
+        return int(fileno())
+    except (OSError, ValueError, conn.dialect.loaded_dbapi.Error):
+        return None
 
 
 # Columns _bounded_postgres adds after the query's own: each row's size and the running total.
