@@ -134,6 +134,33 @@ def test_a_slow_query_is_stopped_by_the_statement_timeout(pg: Database) -> None:
     assert pg.run("SELECT 1").rows == [(1,)]  # the connection is fine afterwards
 
 
+def test_past_the_timeout_and_a_grace_the_client_drops_the_connection(owner_url: str) -> None:
+    """The server looks at its statement_timeout only between steps of work, not while it copies or frees one
+    huge value, so the client keeps a deadline of its own. Here the sessions' statement_timeout is 60 s and
+    the client's timeout 1 s: only the client can end the query in time, and the server is still at it."""
+    import psycopg
+
+    from agent.shared_state import libpq_url
+
+    db = Database.open(owner_url, timeout_s=60)
+    db.timeout_s = 1.0  # the pooled session keeps statement_timeout=60s
+    pid = db.run("SELECT pg_backend_pid()").rows[0][0]
+    try:
+        began = time.monotonic()
+        with pytest.raises(QueryError) as info:
+            db.run("SELECT COUNT(*) FROM track a, track b, track c")
+        seconds = time.monotonic() - began
+        assert info.value.kind == "timeout" and "longer than 1 s" in str(info.value)
+        assert seconds < 1.0 + 1.0 + 0.5, seconds  # the timeout, the grace, a little
+        assert db.run("SELECT COUNT(*) FROM genre").rows == [(25,)]  # on a new connection
+    finally:
+        db.close()
+        with psycopg.connect(libpq_url(owner_url), autocommit=True) as admin:  # a role may cancel its own query
+            left = admin.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+            admin.execute("SELECT pg_cancel_backend(%s)", (pid,))
+    assert left == ("active",)  # the dropped session's query was still running on the server
+
+
 def test_a_dropped_connection_is_a_clear_error_then_the_next_query_works(pg_url: str) -> None:
     """The server ends our session (a restart, a failover, an admin): one clear error, then a fresh connection."""
     import psycopg
