@@ -35,6 +35,7 @@ from agent.slots import QueueStatus, SlotGate
 from agent.streamed import (
     ModelStalled,
     NotAChatCompletion,
+    PromptProgress,
     ServerProgress,
     WatchedHttpClient,
     stream_completion,
@@ -150,7 +151,7 @@ class GatedChatOpenAI(ChatOpenAI):
         payload.pop("stream", None)
         completion = stream_completion(self.root_client, payload, self._progress, idle_s=self._idle_s,
                                        max_s=self._max_s, ask_progress=self._ask_progress,
-                                       on_text=_token_callback(run_manager))
+                                       on_text=_token_callback(run_manager), on_prompt=report_prompt)
         return self._create_chat_result(completion)
 
 
@@ -166,16 +167,26 @@ def _token_callback(run_manager: CallbackManagerForLLMRun | None) -> Callable[[s
     return told
 
 
+def report_prompt(progress: PromptProgress) -> None:
+    """Tell the graph run (LangGraph's custom stream) how far the server has read its prompt; outside a run,
+    there is no one to tell."""
+    _tell({"prompt": progress})
+
+
 def report_waiting(status: QueueStatus) -> None:
     """Tell the graph run (LangGraph's custom stream) that its model call waits in line; outside a run,
     there is no one to tell."""
+    _tell({"queue": status})
+
+
+def _tell(news: dict[str, Any]) -> None:
     from langgraph.config import get_stream_writer
 
     try:
         writer = get_stream_writer()
     except RuntimeError:  # not inside a graph run
         return
-    writer({"queue": status})
+    writer(news)
 
 
 def build_chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
@@ -194,6 +205,10 @@ def build_chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
         timeout=_transport_timeout(settings),
         max_retries=settings.max_retries,  # the openai client backs off exponentially between tries
         stream_usage=True,
+        # Every request is read as a stream by _generate (agent.streamed), which tells each token to the
+        # callbacks; langchain's own streaming path (taken when a streaming callback such as LangGraph's
+        # messages stream is attached) would bypass the slot gate and the progress watchdog.
+        disable_streaming=True,
     ).with_gate(gate).with_progress_limits(settings.request_timeout_s, settings.request_max_s, ask_progress=local)
 
 

@@ -28,6 +28,7 @@ from agent.prompts import system_message
 from agent.shared_state import open_chroma_client, open_postgres_checkpointer, open_sqlite_checkpointer
 from agent.slots import QueueStatus
 from agent.state import new_turn
+from agent.streamed import PromptProgress
 from agent.trace import Running, Step, totals
 from core.config import Settings, Techniques
 from core.db import Database, QueryResult
@@ -190,12 +191,13 @@ class Assistant:
 
     def stream(
         self, question: str, techniques: Techniques | None = None, thread_id: str | None = None
-    ) -> Iterator[Step | Running | QueueStatus | ResultReady | AnswerText | AnswerRecord]:
+    ) -> Iterator[Step | Running | QueueStatus | PromptProgress | ResultReady | AnswerText | AnswerRecord]:
         """Yield each Step as its node finishes, then the AnswerRecord (errors included, never raised
         for the user's or the backend's fault). Questions with the same ``thread_id`` form one
         conversation: a follow-up is resolved against the earlier questions and their SQL. Each time a
         node starts or ends, ``Running`` says which are running now; while a model call waits for a free
-        slot of the server, its QueueStatus (place in line, estimate) comes too; once the query has run
+        slot of the server, its QueueStatus (place in line, estimate) comes too, and while the server
+        reads a long prompt, its PromptProgress (tokens read of the prompt's); once the query has run
         (before the answer is written), ResultReady carries its rows, and AnswerText the written answer
         so far while the model writes it."""
         record = AnswerRecord(question=question)
@@ -245,6 +247,8 @@ class Assistant:
                 if mode == "custom":
                     if isinstance(chunk, dict) and isinstance(chunk.get("queue"), QueueStatus):
                         yield chunk["queue"]
+                    if isinstance(chunk, dict) and isinstance(chunk.get("prompt"), PromptProgress):
+                        yield chunk["prompt"]
                     continue
                 if mode == "values":
                     if not namespace:

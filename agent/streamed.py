@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -54,6 +55,39 @@ def _completion_problem(completion: Any) -> str | None:
         keys = ", ".join(sorted(map(str, completion))) or "none"
         return f"JSON that has no choices (its keys: {keys:.120})"
     return None
+
+
+@dataclass(frozen=True)
+class PromptProgress:
+    """How far a llama.cpp server has read one request's prompt (its ``prompt_progress`` report): of
+    ``total`` tokens, ``cached`` were already there and ``processed`` (cached ones included) are read,
+    in ``seconds`` of reading."""
+
+    total: int
+    cached: int
+    processed: int
+    seconds: float
+
+    @classmethod
+    def of(cls, report: dict[str, Any]) -> PromptProgress | None:
+        try:
+            return cls(int(report["total"]), int(report.get("cache") or 0), int(report["processed"]),
+                       float(report.get("time_ms") or 0) / 1000)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def to_read(self) -> int:
+        """The tokens this request has to read (those not cached)."""
+        return max(0, self.total - self.cached)
+
+    @property
+    def left_s(self) -> float | None:
+        """Seconds left at the speed read so far, or None before anything was read."""
+        read = self.processed - self.cached
+        if read <= 0 or self.seconds <= 0:
+            return None
+        return max(0, self.total - self.processed) * self.seconds / read
 
 
 class ServerProgress:
@@ -167,14 +201,16 @@ def _watching(watch: _Watch) -> Iterator[_Watch]:
 
 def stream_completion(client: openai.OpenAI, payload: dict[str, Any], progress: ServerProgress, *,
                       idle_s: float, max_s: float, ask_progress: bool,
-                      on_text: Callable[[str], None] | None = None) -> dict[str, Any]:
+                      on_text: Callable[[str], None] | None = None,
+                      on_prompt: Callable[[PromptProgress], None] | None = None) -> dict[str, Any]:
     """Send a chat completion request as a stream and put the reply together in the shape of a whole
     completion (choices with message, logprobs and finish reason; usage). ``ask_progress`` asks a llama.cpp
     server for prompt-reading progress (other servers may refuse the unknown field). Raises
     ``ModelStalled`` when the server stopped making progress or ``max_s`` passed, ``NotAChatCompletion``
     when it answered with something else (an HTML page, another API's JSON); the openai client's errors
     otherwise. ``on_text`` hears each piece of the first choice's text as it arrives (a reader that shows
-    the reply while it is written); a server that answers whole is heard once, with all of it."""
+    the reply while it is written); a server that answers whole is heard once, with all of it.
+    ``on_prompt`` hears each of llama.cpp's reports of how far it has read the prompt."""
     body = {**payload, "stream": True, "stream_options": {"include_usage": True}}
     if ask_progress:
         body["extra_body"] = {**(body.get("extra_body") or {}), "return_progress": True}
@@ -186,7 +222,7 @@ def stream_completion(client: openai.OpenAI, payload: dict[str, Any], progress: 
             watch.seen()  # the server took the request
             content_type = response.headers.get("content-type", "")
             if "text/event-stream" in content_type:
-                completion = _assemble(_events(response.iter_lines(), watch), on_text)
+                completion = _assemble(_events(response.iter_lines(), watch, on_prompt), on_text)
             else:
                 whole = response.http_response.read()
     except (httpx.HTTPError, openai.APIConnectionError, json.JSONDecodeError) as err:
@@ -214,8 +250,10 @@ def stream_completion(client: openai.OpenAI, payload: dict[str, Any], progress: 
     return completion
 
 
-def _events(lines: Iterator[str], watch: _Watch) -> Iterator[dict[str, Any]]:
-    """The JSON data of each server-sent event (comments and blank lines skipped), each marking progress."""
+def _events(lines: Iterator[str], watch: _Watch,
+            on_prompt: Callable[[PromptProgress], None] | None = None) -> Iterator[dict[str, Any]]:
+    """The JSON data of each server-sent event (comments and blank lines skipped), each marking progress;
+    ``on_prompt`` hears the prompt-reading reports among them."""
     for line in lines:
         if not line.startswith("data:"):
             continue
@@ -227,6 +265,10 @@ def _events(lines: Iterator[str], watch: _Watch) -> Iterator[dict[str, Any]]:
             raise ValueError(event["error"])
         watch.seen()
         if isinstance(event, dict):
+            if on_prompt is not None and isinstance(event.get("prompt_progress"), dict):
+                read = PromptProgress.of(event["prompt_progress"])
+                if read is not None:
+                    on_prompt(read)
             yield event
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ class ScriptedChatModel(BaseChatModel):
     kwargs_history: list[dict[str, Any]] = Field(default_factory=list)
     sends_logprobs: bool = True  # False: an endpoint that ignores ``logprobs``
     streams: bool = False  # True: each word of the first reply is told to the callbacks as it "arrives"
+    stream_pause_s: float = 0.0  # with streams: the pause before each word, as a model decoding slowly
 
     @property
     def _llm_type(self) -> str:
@@ -75,7 +77,9 @@ class ScriptedChatModel(BaseChatModel):
             metadata = {"logprobs": token_logprobs(text, logprob)} if asked else {}
             if self.streams and run_manager is not None and not generations:
                 for piece in re.findall(r"\s*\S+|\s+", text):
-                    run_manager.on_llm_new_token(piece, chunk=ChatGenerationChunk(message=AIMessageChunk(content=piece)))
+                    time.sleep(self.stream_pause_s)
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+                    run_manager.on_llm_new_token(piece, chunk=chunk)
             generations.append(ChatGeneration(
                 message=AIMessage(text, usage_metadata=usage, response_metadata=metadata)))
         return ChatResult(generations=generations)

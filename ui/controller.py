@@ -21,6 +21,7 @@ from typing import Any
 from agent.budget import tokens_of_chars
 from agent.service import AnswerRecord, AnswerText, Assistant, ResultReady
 from agent.slots import QueueStatus
+from agent.streamed import PromptProgress
 from agent.trace import ContextOutput, Running
 from core.config import Techniques
 from core.db import Database, QueryError, mask_url
@@ -183,10 +184,13 @@ class ChatController:
         schema_key = (assistant.deps.db.url, chosen.prompts, chosen.sample_rows, self.pool.model_text(session))
         schema_tokens: int | None = None  # of the schema prompt, once the context step has told its length
 
+        reading: PromptProgress | None = None  # the server's report of how far it read the running prompt
+
         def waiting(node: str | None) -> str | None:
             return wait_text(node, db_name=assistant.deps.db.key, schema_tokens=schema_tokens,
                              schema_read=schema_key in self._schemas_read,
-                             tokens_per_s=self.prompt_tokens_per_s, candidates=chosen.self_consistency)
+                             tokens_per_s=self.prompt_tokens_per_s, candidates=chosen.self_consistency,
+                             reading=reading)
 
         yield {"chat": base + turn_messages(text, steps), "question": "", "conv": conv,
                "feedback": "", "trace": trace_html([])}
@@ -208,12 +212,18 @@ class ChatController:
                 writing = item.text
                 yield {"chat": base + turn_messages(text, steps, now=now, writing=writing)}
                 continue
+            if isinstance(item, PromptProgress):  # the server reads a prompt: how far, from its own report
+                reading = item
+                line = waiting(now)
+                if line is not None:
+                    yield {"chat": base + turn_messages(text, steps, now=now, waiting=line, writing=writing)}
+                continue
             if isinstance(item, QueueStatus):  # a model call waits for a free slot: say where it stands
                 yield {"chat": base + turn_messages(text, steps, now=now, waiting=item.text(), writing=writing)}
                 continue
             if isinstance(item, Running):
                 if item.nodes and item.nodes[-1] != now:  # between two nodes: the last one stays shown
-                    now = item.nodes[-1]
+                    now, reading = item.nodes[-1], None
                     yield {"chat": base + turn_messages(text, steps, now=now, waiting=waiting(now), writing=writing)}
                 continue
             steps.append(item)

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from typing import Any, TypeVar
 
 from agent.service import AnswerRecord
+from agent.streamed import PromptProgress
 from agent.trace import (
     AnswerOutput,
     ExampleShown,
@@ -166,19 +167,37 @@ def schema_wait_text(db_name: str, tokens: int, tokens_per_s: float | None) -> s
             "once per database)")
 
 
+def reading_wait_text(db_name: str, reading: PromptProgress, schema: bool) -> str:
+    """While the server reads a long prompt, from its own reports: how far, and how long is left."""
+    left = f", {about_seconds(reading.left_s)} left" if reading.left_s is not None else ""
+    done = f"{max(0, reading.processed - reading.cached):,} of {reading.to_read:,} tokens{left}"
+    if schema:
+        return f"Reading the schema of {db_name}: {done} (once per database)"
+    return f"Reading the prompt: {done}"
+
+
 def candidates_wait_text(node: str, candidates: int) -> str:
     if node == "escalate":
         return f"Not sure of the first try: trying {candidates} more candidates"
     return f"Trying {candidates} candidates"
 
 
+# A prompt read this long (tokens not cached) is a wait worth telling as it goes.
+LONG_READ_TOKENS = 400
+
+
 def wait_text(node: str | None, *, db_name: str, schema_tokens: int | None, schema_read: bool,
-              tokens_per_s: float | None, candidates: int) -> str | None:
+              tokens_per_s: float | None, candidates: int, reading: PromptProgress | None = None) -> str | None:
     """What the node running now waits for, when it is a long wait that can be told; else None.
 
     ``schema_read``: the server has already read this database's schema prompt (it keeps the prefix),
-    so only the question is new. ``candidates``: the self-consistency samples of the techniques."""
-    if node in SCHEMA_NODES and not schema_read and schema_tokens:
+    so only the question is new. ``candidates``: the self-consistency samples of the techniques.
+    ``reading``: the server's own report of how far it has read this node's prompt, which, for a long
+    read, replaces the estimate."""
+    first_read = node in SCHEMA_NODES and not schema_read
+    if reading is not None and reading.to_read >= LONG_READ_TOKENS and reading.processed < reading.total:
+        return reading_wait_text(db_name, reading, schema=first_read)
+    if first_read and schema_tokens:
         return schema_wait_text(db_name, schema_tokens, tokens_per_s)
     if node in CANDIDATE_NODES and candidates > 1:
         return candidates_wait_text(node, candidates)

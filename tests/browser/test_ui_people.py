@@ -145,7 +145,8 @@ def test_a_long_wait_says_what_it_waits_for(browser: Any, serve_ui: Callable[...
         time.sleep(6)
         return "```sql\nSELECT COUNT(*) AS artists FROM Artist\n```"
 
-    served = serve_ui(llm=ScriptedChatModel(replies=[slow] * 50))
+    # each word of a reply comes a second after the one before, as from a model decoding slowly
+    served = serve_ui(llm=ScriptedChatModel(replies=[slow] * 50, streams=True, stream_pause_s=1.0))
     context, page = open_page(browser, served.url)
     try:
         box = page.locator("#question textarea")
@@ -158,6 +159,7 @@ def test_a_long_wait_says_what_it_waits_for(browser: Any, serve_ui: Callable[...
         # the table shows as soon as the query ran, while the answer is still being written
         expect(page.locator("#result-table")).to_contain_text("275", timeout=UI_TIMEOUT_MS)
         expect(chat).to_contain_text("Writing the answer")
+        expect(chat).to_contain_text("There are 275 …", timeout=UI_TIMEOUT_MS)  # the sentence, as it is written
         assert chat.get_by_text(re.compile("How I got there")).count() == 0
         expect(chat.get_by_text(re.compile("How I got there"))).to_have_count(1, timeout=UI_TIMEOUT_MS)
         expect(chat).to_contain_text("There are 275 artists.")

@@ -270,3 +270,26 @@ def test_each_piece_of_the_first_reply_is_told_to_the_callbacks_as_it_arrives(tm
         reply = model(server, tmp_path, idle_s=90).invoke([HumanMessage("q")], config={"callbacks": [Listener()]})
     assert reply.content == "There are 275 artists."
     assert heard == ["There are ", "275 artists."] and before_the_rest == [True]
+
+
+def test_the_servers_reports_of_reading_the_prompt_reach_the_graph_run(slow_reader: StreamingServer,
+                                                                       tmp_path: Path) -> None:
+    """llama.cpp's ``prompt_progress`` reports are told to the graph run's custom stream (the UI's
+    progress line), each as a PromptProgress; outside a run they go nowhere."""
+    from langgraph.graph import END, START, StateGraph
+
+    from agent.streamed import PromptProgress
+
+    llm = model(slow_reader, tmp_path, idle_s=5)
+
+    def node(state: dict[str, Any]) -> dict[str, Any]:
+        return {"text": ask(llm)}
+
+    graph = StateGraph(dict)  # type: ignore[type-var]
+    graph.add_node("ask", node)
+    graph.add_edge(START, "ask")
+    graph.add_edge("ask", END)
+    told = [c["prompt"] for c in graph.compile().stream({}, stream_mode="custom") if "prompt" in c]
+    assert [p.processed for p in told] == [step * 125 for step in range(1, 9)]
+    assert all(isinstance(p, PromptProgress) and p.total == 1000 and p.to_read == 1000 for p in told)
+    assert ask(llm) == "SELECT 1"  # outside a graph run: no one to tell, nothing fails

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from agent.service import AnswerRecord
+from agent.streamed import PromptProgress
 from agent.trace import Step
 from core.db import Database
 from ui import render
@@ -184,3 +187,29 @@ def test_a_long_wait_says_what_it_waits_for_and_about_how_long() -> None:
     assert about_seconds(3.2) == "about 3 s" and about_seconds(200) == "about 3 min"
     steps = [{"node": "generate", "prompt_tokens": 2000, "model_seconds": 40.0}, {"node": "x", "model_seconds": 0.1}]
     assert prompt_speed(steps) == 50.0 and prompt_speed([]) is None
+
+
+@pytest.mark.parametrize(("node", "schema_read", "reading", "expected"), [
+    # the server's own report replaces the estimate: tokens read of those to read, and the time left
+    ("generate", False, PromptProgress(2300, 0, 1024, 20.0), "Reading the schema of chinook: 1,024 of 2,300 tokens, "
+                                                             "about 25 s left (once per database)"),
+    # cached tokens are neither read nor to read
+    ("generate", False, PromptProgress(2300, 300, 1324, 20.0), "Reading the schema of chinook: 1,024 of 2,000 tokens, "
+                                                               "about 20 s left (once per database)"),
+    # a long prompt that is not the first schema read (examples, a repair) is told as a prompt
+    ("escalate", True, PromptProgress(900, 100, 612, 10.0), "Reading the prompt: 512 of 800 tokens, about 6 s left"),
+    # a short read is no wait worth telling: the estimate (or nothing) stays
+    ("generate", True, PromptProgress(2300, 2000, 2256, 1.0), None),
+    ("generate", False, PromptProgress(2300, 2000, 2256, 1.0), "Reading the schema of chinook (2,300 tokens, "
+                                                               "about 40 s, once per database)"),
+    # read to the end: decoding now, not reading
+    ("generate", True, PromptProgress(2300, 0, 2300, 40.0), None),
+    # nothing read yet: no time left can be told
+    ("sample", True, PromptProgress(900, 0, 0, 0.0), "Reading the prompt: 0 of 900 tokens"),
+])
+def test_a_long_prompt_read_is_told_from_the_servers_own_progress(
+        node: str, schema_read: bool, reading: PromptProgress, expected: str | None) -> None:
+    from ui.render import wait_text
+
+    assert wait_text(node, db_name="chinook", schema_tokens=2300, schema_read=schema_read, tokens_per_s=57.5,
+                     candidates=1, reading=reading) == expected
