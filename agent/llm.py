@@ -199,6 +199,7 @@ def build_chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
         base_url=endpoint.base_url,
         api_key=SecretStr(endpoint.api_key),
         temperature=settings.temperature,
+        seed=settings.sample_seed,  # samples repeat from run to run (the samples of one request still differ)
         max_tokens=settings.max_tokens,  # type: ignore[call-arg]
         # Per read and overall: the watchdog of agent.streamed ends a request that stops making progress.
         http_client=WatchedHttpClient(_transport_timeout(settings)),
@@ -281,7 +282,9 @@ def call_many(llm: BaseChatModel, messages: list[BaseMessage], n: int, **kwargs:
         # server's prompt cache keeps the repeats cheap). A request bad for another reason fails again,
         # alone, and that error is the one told.
         log.warning("The model server refused %d samples in one request (%s); asking one at a time.", n, err)
-        return [reply for _ in range(n) for reply in call_many(llm, messages, 1, **kwargs)]
+        seed = kwargs.get("seed", getattr(llm, "seed", None))  # one request each: each needs its own seed
+        return [reply for i in range(n) for reply in call_many(
+            llm, messages, 1, **{**kwargs, **({} if seed is None else {"seed": seed + i})})]
     seconds = time.monotonic() - began
     replies = []
     for i, generation in enumerate(result.generations[0]):

@@ -199,6 +199,9 @@ class Settings(BaseSettings):
 
     # Calls to the model.
     temperature: float = Field(0.0, ge=0.0, le=2.0)
+    sample_seed: int | None = Field(0, ge=0, description=(
+        "the seed sent with every request, so sampled candidates repeat from run to run for the same prompt "
+        "and model (llama.cpp honours it; OpenAI on a best-effort basis); empty: a fresh draw each time"))
     max_tokens: int = Field(512, ge=16)
     request_timeout_s: float = Field(120.0, gt=0, description=(
         "a model request fails when its server sends nothing for this long: tokens and, from the local "

@@ -374,6 +374,25 @@ def test_a_server_that_refuses_n_samples_is_asked_one_at_a_time() -> None:
     replies = call_many(model, [HumanMessage("q")], 4, temperature=0.8)
     assert [r.text for r in replies] == ["a", "b", "c", "d"]
     assert [k.get("n") for k in model.kwargs_history] == [4, 1, 1, 1, 1]
+    assert [k.get("seed") for k in model.kwargs_history] == [None] * 5  # no seed asked for: none sent
+
+
+def test_seeded_samples_asked_one_at_a_time_each_get_their_own_seed() -> None:
+    """One seed for one request of n samples (the server draws each sample differently); asked one at a
+    time, the same seed would draw the same sample n times, so each request gets the next one."""
+    model = ScriptedChatModel().enqueue(_refused("Field 'n': Value must be between 1 <= value <= 2, but got 4"),
+                                        "a", "b", "c", "d")
+    call_many(model, [HumanMessage("q")], 4, temperature=0.8, seed=7)
+    assert [k.get("seed") for k in model.kwargs_history] == [7, 7, 8, 9, 10]
+
+
+@pytest.mark.usefixtures("allow_model_client")
+def test_the_chat_model_sends_the_sample_seed_of_the_settings(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, cache_dir=tmp_path)
+    endpoint = Endpoint("http://127.0.0.1:9/v1", "m", "x")
+    assert settings.sample_seed == 0 and build_chat_model(settings, endpoint).seed == 0  # type: ignore[attr-defined]
+    unseeded = settings.model_copy(update={"sample_seed": None})
+    assert build_chat_model(unseeded, endpoint).seed is None  # type: ignore[attr-defined]
 
 
 def test_a_bad_request_that_is_not_about_n_is_told_once_alone() -> None:
