@@ -64,9 +64,9 @@ class Techniques(BaseSettings):
     """The switches of the technique ladder. Each named configuration in evals sets some of them.
 
     The defaults are the product's: the ladder's most accurate rung whose median time a question was at
-    most 2x the zero-shot baseline's (``full``, benchmarks/README.md: 67% against 53% at 1.5x), with the
-    written answer and the tools a chat needs. With the answer, as rung ``default``, it measured 67%
-    against 63% at 5.7x the baseline's median (2026-12-03): the answer step is what breaks the 2x target.
+    most 2x the zero-shot baseline's (``full``: 69% against 63% at 1.62x on the 100 held-out questions,
+    2026-12-07; ``+escalate`` 67% at 1.15x), with the written answer and the tools a chat needs. The
+    answer is one more call, streamed under the result table once the query has run.
     The ladder's rung ``default`` is these values, and a unit
     test keeps the two equal. With no knowledge store the retrieval switches find nothing and the agent
     answers without them (the trace says so).
