@@ -209,7 +209,8 @@ def stream_completion(client: openai.OpenAI, payload: dict[str, Any], progress: 
     ``ModelStalled`` when the server stopped making progress or ``max_s`` passed, ``NotAChatCompletion``
     when it answered with something else (an HTML page, another API's JSON); the openai client's errors
     otherwise. ``on_text`` hears each piece of the first choice's text as it arrives (a reader that shows
-    the reply while it is written); a server that answers whole is heard once, with all of it.
+    the reply while it is written); a server that answers whole sends none (the callbacks then hear
+    the whole reply at its end, as langchain tells every call's result).
     ``on_prompt`` hears each of llama.cpp's reports of how far it has read the prompt."""
     body = {**payload, "stream": True, "stream_options": {"include_usage": True}}
     if ask_progress:
@@ -242,11 +243,6 @@ def stream_completion(client: openai.OpenAI, payload: dict[str, Any], progress: 
     problem = _completion_problem(completion)
     if problem is not None:
         raise NotAChatCompletion(url, problem)
-    if whole is not None and on_text is not None:
-        first = (completion.get("choices") or [{}])[0]
-        text = (first.get("message") or {}).get("content") if isinstance(first, dict) else None
-        if isinstance(text, str) and text:
-            on_text(text)
     return completion
 
 
