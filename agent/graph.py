@@ -1,12 +1,13 @@
 """The agent graph, built by a factory from the switches that are on (never at import time).
 
     context → [route → react, when the question needs tools] → [hyde → retrieve] → generate → validate →
-    execute → answer, with repair on a fixable error (at most N times). With self-consistency, one
-    request samples N candidates, and the graph fans out a branch per candidate (validate → execute, as
-    a subgraph; → repair too with sc_repair_each) whose results are voted on; when none of them ran, the
-    chosen one goes through repair like a single answer. With escalation, the first try is one greedy
-    answer (context → [retrieve, with first_try_examples] → generate → validate → execute [→ confirm] →
-    answer); a failed, empty or unconfirmed one goes to ``escalate`` and from there down the path above,
+    [the checks that are on: policy.CHECKS] → execute → answer, with repair on a fixable error (at most N
+    times). With self-consistency, one request samples N candidates, and the graph fans out a branch per
+    candidate (validate → checks → execute, as a subgraph; → repair too with sc_repair_each) whose results
+    are voted on; when none of them ran, the chosen one goes through repair like a single answer. With
+    escalation, the first try is one greedy answer (context → [retrieve, with first_try_examples] →
+    generate → validate → checks → execute [→ confirm] → answer); a failed, empty or unconfirmed one goes
+    to ``escalate`` and from there down the path above,
     its SQL kept as the draft.
 
 ``build_graph`` adds only the nodes whose switches are on (``policy.shape_of``): without a retrieval
@@ -26,6 +27,7 @@ from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.nodes.answer import answer
+from agent.nodes.checks import CheckNode
 from agent.nodes.context import gather_context
 from agent.nodes.escalate import confirm, escalate
 from agent.nodes.execute import execute
@@ -132,19 +134,24 @@ def _present(graph: Graph, ends: dict[Hashable, str]) -> dict[Hashable, str]:
     return {route: node for route, node in ends.items() if node == END or node in graph.nodes}
 
 
-def _add_sql_loop(graph: Graph, done: str, failed: str, repairs: bool,
+def _add_sql_loop(graph: Graph, done: str, failed: str, repairs: bool, checks: tuple[str, ...] = (),
                   escalated: str | None = None, confirm: str | None = None) -> None:
-    """validate → execute (→ repair → validate ...), ending at ``done`` or ``failed`` (or at ``escalated``
-    when a zero-shot try is not good enough, or ``confirm`` to check it; a graph without escalation has
-    neither, and a branch never takes them)."""
+    """validate → the checks that are on → execute (→ repair → validate ...), ending at ``done`` or
+    ``failed`` (or at ``escalated`` when a zero-shot try is not good enough, or ``confirm`` to check it; a
+    graph without escalation has neither, and a branch never takes them). A check routes as validate
+    does: on to the next (``"execute"`` in the router's words), or to repair on a problem."""
     graph.add_node("validate", validate)
+    for name in checks:
+        graph.add_node(name, CheckNode(name))
     graph.add_node("execute", execute)
     if repairs:
         graph.add_node("repair", repair)
     ends: dict[Hashable, str] = {"repair": "repair", "escalate": escalated or "", END: failed}
     if repairs:
         graph.add_conditional_edges("repair", after_writing, _present(graph, {"validate": "validate", **ends}))
-    graph.add_conditional_edges("validate", after_validate, _present(graph, {"execute": "execute", **ends}))
+    chain = ["validate", *checks, "execute"]
+    for node, following in zip(chain, chain[1:], strict=False):
+        graph.add_conditional_edges(node, after_validate, _present(graph, {"execute": following, **ends}))
     graph.add_conditional_edges("execute", after_execute, _present(graph, {"answer": done, **ends,
                                                                            "confirm": confirm or ""}))
 
@@ -154,12 +161,14 @@ class CandidateOutput(TypedDict):
     trace: list[Step]
 
 
-def build_candidate_graph(repairs: bool) -> CompiledStateGraph[AgentState, RunContext, AgentState, CandidateOutput]:
+def build_candidate_graph(
+    repairs: bool, checks: tuple[str, ...] = ()
+) -> CompiledStateGraph[AgentState, RunContext, AgentState, CandidateOutput]:
     """One self-consistency branch: its sample through the SQL loop (repaired in the branch only with
     ``sc_repair_each``), then ``collect`` packages the outcome."""
     graph = StateGraph(AgentState, context_schema=RunContext, output_schema=CandidateOutput)
     graph.add_node("collect", collect)
-    _add_sql_loop(graph, done="collect", failed="collect", repairs=repairs)
+    _add_sql_loop(graph, done="collect", failed="collect", repairs=repairs, checks=checks)
     graph.add_conditional_edges(START, start_candidate, _present(graph, {"validate": "validate", "repair": "repair",
                                                                          "collect": "collect"}))
     graph.add_edge("collect", END)
@@ -205,13 +214,13 @@ def compiled_graph(
         graph.add_node("escalate", escalate)
     if shape.confirms:
         graph.add_node("confirm", confirm)
-    _add_sql_loop(graph, done="answer", failed=END, repairs=shape.repairs,
+    _add_sql_loop(graph, done="answer", failed=END, repairs=shape.repairs, checks=shape.checks,
                   escalated="escalate" if shape.escalates else None, confirm="confirm" if shape.confirms else None)
     graph.add_conditional_edges("generate", after_writing, _present(graph, {
         "validate": "validate", "repair": "repair", "escalate": "escalate", END: END}))
     if shape.samples:  # N candidates, each checked and run in its own branch, voted on
         graph.add_node("sample", sample)
-        graph.add_node("candidate", build_candidate_graph(shape.repairs_each))
+        graph.add_node("candidate", build_candidate_graph(shape.repairs_each, shape.checks))
         graph.add_node("vote", vote)
         graph.add_conditional_edges("sample", fan_out, ["candidate"])
         graph.add_edge("candidate", "vote")

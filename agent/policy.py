@@ -4,6 +4,7 @@ none does I/O, so each is one table of cases in tests/unit/test_routers.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,6 +13,14 @@ from langgraph.runtime import Runtime
 from agent.deps import RunContext
 from agent.state import AgentState
 from core.config import Techniques
+
+# The checks a query goes through after validate and before it runs, in this order: each a node of
+# agent/nodes/<name>.py (its function of the same name) and the switch that puts it in the graph. A
+# check returns the SQL, kept or rewritten, or an error, which routes as validate's does (repair,
+# escalate or stop). A new check is one switch on Techniques, one line here and that one node.
+CHECKS: dict[str, Callable[[Techniques], bool]] = {
+    "fix_qualifiers": lambda t: t.fix_qualifiers,
+}
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,7 @@ class GraphShape:
     repairs_each: bool  # repair inside each candidate branch
     escalates: bool  # escalate
     confirms: bool  # confirm
+    checks: tuple[str, ...] = ()  # the CHECKS that are on, in order
 
 
 def shape_of(t: Techniques) -> GraphShape:
@@ -34,7 +44,7 @@ def shape_of(t: Techniques) -> GraphShape:
     return GraphShape(
         tools=t.tools, retrieves=t.retrieves(), drafts=t.hyde or t.difficulty, samples=samples, repairs=repairs,
         repairs_each=repairs and samples and t.sc_repair_each, escalates=t.escalate,
-        confirms=t.escalate and t.escalate_check > 0,
+        confirms=t.escalate and t.escalate_check > 0, checks=tuple(name for name, on in CHECKS.items() if on(t)),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from agent.trace import Step
 
-ErrorKind = Literal["no_sql", "plan", "syntax", "database", "timeout", "unsafe"]
+ErrorKind = Literal["no_sql", "plan", "syntax", "check", "database", "timeout", "unsafe"]
 
 
 def extend_or_reset(current: list[Any] | None, update: list[Any] | None) -> list[Any]:

@@ -84,7 +84,17 @@ class SampleOutput:
 @dataclass(frozen=True)
 class ValidateOutput:
     sql: str | None = None
-    requalified: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckOutput:
+    """What a check (``agent.policy.CHECKS``) made of the query: the SQL it passes on (rewritten or as
+    it came), a note per change, and a problem the model can fix (the query is then repaired from it, as
+    from a database error), or None."""
+
+    sql: str | None = None
+    notes: list[str] = field(default_factory=list)
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,30 +158,35 @@ class ToolOutput:
 
 
 StepOutput = (NoOutput | ContextOutput | HydeOutput | RetrieveOutput | GenerateOutput | SampleOutput | ValidateOutput
-              | ExecuteOutput | RepairOutput | VoteOutput | ConfirmOutput | EscalateOutput | AnswerOutput | RouteOutput
-              | ReactOutput | ToolOutput)
+              | CheckOutput | ExecuteOutput | RepairOutput | VoteOutput | ConfirmOutput | EscalateOutput | AnswerOutput
+              | RouteOutput | ReactOutput | ToolOutput)
 
-# Which record a node's step carries (a tool's step, "tool:<name>", carries a ToolOutput).
+# Which record a node's step carries (a tool's step, "tool:<name>", carries a ToolOutput). A step's JSON
+# form also names its record (``output_kind``), so a node not listed here (a check) is read back typed.
 OUTPUTS: dict[str, type[StepOutput]] = {
     "context": ContextOutput, "hyde": HydeOutput, "retrieve": RetrieveOutput, "generate": GenerateOutput,
     "sample": SampleOutput, "validate": ValidateOutput, "execute": ExecuteOutput, "repair": RepairOutput,
     "vote": VoteOutput, "confirm": ConfirmOutput, "escalate": EscalateOutput, "answer": AnswerOutput,
     "route": RouteOutput, "react": ReactOutput,
 }
-OUTPUT_TYPES: tuple[type[StepOutput], ...] = (NoOutput, ToolOutput, *OUTPUTS.values())
+OUTPUT_TYPES: tuple[type[StepOutput], ...] = (NoOutput, ToolOutput, CheckOutput, *OUTPUTS.values())
+_BY_NAME: dict[str, type[StepOutput]] = {kind.__name__: kind for kind in OUTPUT_TYPES}
 
 
-def output_type(node: str) -> type[StepOutput]:
+def output_type(node: str, kind: str | None = None) -> type[StepOutput]:
+    """The record of a step: the one its JSON form names, else its node's."""
+    if kind in _BY_NAME:
+        return _BY_NAME[kind]
     return ToolOutput if node.startswith("tool:") else OUTPUTS.get(node, NoOutput)
 
 
-def output_from_dict(node: str, data: Mapping[str, Any] | None) -> StepOutput:
+def output_from_dict(node: str, data: Mapping[str, Any] | None, kind: str | None = None) -> StepOutput:
     """A step's output from its JSON form: the record of its node, from the keys that record has."""
     if not data:  # a step that failed before it had anything to report
         return NoOutput()
-    kind = output_type(node)
-    names = {f.name for f in dataclasses.fields(kind)}
-    return kind(**{k: v for k, v in data.items() if k in names})
+    kind_ = output_type(node, kind)
+    names = {f.name for f in dataclasses.fields(kind_)}
+    return kind_(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True)
@@ -191,7 +206,7 @@ class Step:
     prompts: str | None = None  # the prompt set's name@version (agent.prompts), stamped by the assistant
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "output_kind": type(self.output).__name__}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Step:
@@ -199,7 +214,7 @@ class Step:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
         node = str(values.pop("node", "?"))
-        output = output_from_dict(node, values.pop("output", None))
+        output = output_from_dict(node, values.pop("output", None), data.get("output_kind"))
         return cls(node=node, started_at=float(values.pop("started_at", 0.0) or 0.0),
                    duration_s=float(values.pop("duration_s", 0.0) or 0.0), output=output, **values)
 

@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, TypeVar
 
+from agent.policy import CHECKS
 from agent.service import AnswerRecord
 from agent.streamed import PromptProgress
 from agent.trace import (
     AnswerOutput,
+    CheckOutput,
     ExampleShown,
     GenerateOutput,
     ReactOutput,
@@ -36,7 +38,8 @@ Message = dict[str, Any]
 StepLike = Step | Mapping[str, Any]
 RecordLike = AnswerRecord | Mapping[str, Any]
 
-# What the user sees while a node runs (and after, in the step list). Unknown nodes get "<node>…".
+# What the user sees while a node runs (and after, in the step list). A check (agent.policy.CHECKS) gets
+# "Checking the SQL (<its name>)…", any other node "<node>…".
 PROGRESS = {
     "context": "Reading the schema…",
     "route": "Choosing between SQL and the tools…",
@@ -79,7 +82,9 @@ def record_ok(record: Mapping[str, Any]) -> bool:
 def step_label(node: str) -> str:
     if node.startswith("tool:"):
         return f"Using the {node[5:]} tool…"
-    return PROGRESS.get(node, f"{node}…")
+    if node in PROGRESS:
+        return PROGRESS[node]
+    return f"Checking the SQL ({node.replace('_', ' ')})…" if node in CHECKS else f"{node}…"
 
 
 def progress_text(step: StepLike) -> str:
@@ -411,7 +416,7 @@ def _output_sections(output: StepOutput) -> list[str]:
     """The sections of a step's typed output: its SQL, plan, retrieved context, candidates, vote, answer;
     then whatever else it set, as JSON."""
     sections: list[str] = []
-    if isinstance(output, GenerateOutput | ValidateOutput | RepairOutput | VoteOutput) and output.sql:
+    if isinstance(output, GenerateOutput | ValidateOutput | CheckOutput | RepairOutput | VoteOutput) and output.sql:
         sections.append(_section("SQL", _pre(output.sql, "sql")))
     if isinstance(output, GenerateOutput) and output.plan is not None:
         sections.append(_section("Plan", _pre(_json(output.plan))))

@@ -18,9 +18,9 @@ from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
 from agent.llm import as_dicts, call_many, extract_sql
+from agent.nodes.checks import apply_checks
 from agent.nodes.common import sql_call_kwargs, sql_messages
-from agent.policy import reason_to_escalate
-from agent.requalify import requalify
+from agent.policy import reason_to_escalate, shape_of
 from agent.results import result_key
 from agent.state import AgentState
 from agent.trace import ConfirmOutput, EscalateOutput, StepTimer
@@ -42,6 +42,7 @@ def confirm(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     timer.record_call(as_dicts(messages), "\n\n".join(r.text for r in replies), sum(r.prompt_tokens for r in replies),
                       sum(r.completion_tokens for r in replies), sum(r.seconds for r in replies))
     wanted = result_key(state.get("columns", []), state.get("rows", []))
+    checks = shape_of(t).checks
     samples = []
     for reply in replies:
         sql, problem, agrees = extract_sql(reply.text), None, False
@@ -49,10 +50,10 @@ def confirm(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             problem = "no SQL"
         else:
             try:
-                if t.fix_qualifiers:
-                    sql, _ = requalify(sql, db.schema(), db.dialect)
-                result = db.run(sql)
-                agrees = result_key(result.columns, result.json_rows()) == wanted
+                sql, problem = apply_checks(sql, ctx, checks)
+                if problem is None:
+                    result = db.run(sql)
+                    agrees = result_key(result.columns, result.json_rows()) == wanted
             except (QueryError, UnsafeSQLError) as err:
                 problem = str(err)
         samples.append({"sql": sql, "agrees": agrees, "error": problem})

@@ -7,7 +7,6 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.deps import RunContext
-from agent.requalify import requalify
 from agent.state import AgentState
 from agent.trace import StepTimer, ValidateOutput
 from core.guard import SQLSyntaxError, UnsafeSQLError, check_sql
@@ -25,8 +24,5 @@ def validate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     except UnsafeSQLError as err:
         message = f"Refused, nothing was run: {err.reason}"
         return {"error": message, "error_kind": "unsafe", "trace": [timer.finish(error=message)]}
-    notes: list[str] = []
-    if runtime.context.techniques.fix_qualifiers:
-        statement, notes = requalify(statement, runtime.context.deps.db.schema(), runtime.context.deps.db.dialect)
-    step = timer.finish(ValidateOutput(statement, notes))
+    step = timer.finish(ValidateOutput(statement))
     return {"sql": statement, "error": None, "error_kind": None, "trace": [step]}

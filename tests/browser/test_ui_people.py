@@ -86,7 +86,7 @@ def test_presets_show_their_figures_and_change_what_the_agent_does(
         tab(page, "Chat")
         ask(page, "Is there an artist called Nobody?", 1)
         fast = nodes_in_trace(page)
-        assert fast == ["context", "generate", "validate", "execute", "answer"]
+        assert fast == ["context", "generate", "validate", "fix_qualifiers", "execute", "answer"]
         shot(page, "trace_fast")
 
         tab(page, "Settings")

@@ -79,7 +79,7 @@ def test_no_confidence_without_matching_tokens(tokens: list[tuple[str, float]], 
 def test_a_sure_zero_shot_answer_costs_one_call(settings: Settings) -> None:
     record, model = ask(settings, ESCALATE_TO_SC, sure("SELECT COUNT(*) FROM Artist"))
     assert record.ok and record.rows == [[275]]
-    assert nodes(record) == ["context", "generate", "validate", "execute", "answer"]
+    assert nodes(record) == ["context", "generate", "validate", "fix_qualifiers", "execute", "answer"]
     assert len(model.history) == 1
     assert model.kwargs_history[0].get("logprobs") is True  # the zero-shot try asks how sure the model is
     assert step(record, "generate").output.confidence["min_logprob"] == pytest.approx(-0.01)
@@ -89,7 +89,7 @@ def test_an_unsure_answer_escalates_and_its_sql_joins_the_vote(settings: Setting
     record, model = ask(settings, ESCALATE_TO_SC, unsure("SELECT COUNT(*) FROM Album"),
                         sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) AS n FROM Artist"))
     assert record.ok and record.rows == [[275]]  # two samples agree against the unsure zero-shot SQL
-    assert nodes(record)[:6] == ["context", "generate", "validate", "execute", "escalate", "sample"]
+    assert nodes(record)[:7] == ["context", "generate", "validate", "fix_qualifiers", "execute", "escalate", "sample"]
     escalated = step(record, "escalate")
     assert "unsure" in escalated.output.reason and escalated.output.draft_sql == "SELECT COUNT(*) FROM Album"
     assert step(record, "vote").output.all_sql["0"] == "SELECT COUNT(*) FROM Album"  # the draft voted
@@ -155,7 +155,7 @@ def test_samples_that_return_the_same_rows_confirm_the_answer(settings: Settings
     record, model = ask(settings, CHECKED, sql_reply("SELECT COUNT(*) FROM Artist"),
                         sql_reply("SELECT COUNT(ArtistId) FROM Artist"), sql_reply("SELECT COUNT(*) AS n FROM Artist"))
     assert record.ok and record.rows == [[275]]
-    assert nodes(record) == ["context", "generate", "validate", "execute", "confirm", "answer"]
+    assert nodes(record) == ["context", "generate", "validate", "fix_qualifiers", "execute", "confirm", "answer"]
     checked = step(record, "confirm")
     assert checked.output.confirmed is True and [s["agrees"] for s in checked.output.samples] == [True, True]
     assert model.kwargs_history[1]["n"] == 2 and model.kwargs_history[1]["temperature"] == CHECKED.sc_temperature
@@ -168,7 +168,7 @@ def test_a_sample_with_other_rows_or_none_escalates(settings: Settings, other: s
                         sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply(other),
                         sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"))
     assert record.ok and record.rows == [[275]]
-    assert nodes(record)[4:7] == ["confirm", "escalate", "sample"]
+    assert nodes(record)[5:8] == ["confirm", "escalate", "sample"]
     assert step(record, "escalate").output.reason == "a zero-shot sample returned other rows"
     assert step(record, "confirm").output.samples[1]["agrees"] is False
     assert len(model.history) == 3
@@ -191,8 +191,8 @@ def test_with_nothing_to_escalate_to_the_switch_changes_nothing(settings: Settin
     techniques = Techniques(escalate=True, few_shot=2, answer=False)  # one candidate, no knowledge store
     record, model = ask(settings, techniques, unsure("SELECT COUNT(*) FROM Artists"),
                         sql_reply("SELECT COUNT(*) FROM Artist"))
-    assert nodes(record) == ["context", "generate", "validate", "execute", "repair", "validate", "execute",
-                             "answer"]
+    assert nodes(record) == ["context", "generate", "validate", "fix_qualifiers", "execute", "repair", "validate",
+                             "fix_qualifiers", "execute", "answer"]
     assert not model.kwargs_history[0].get("logprobs")
 
 
@@ -205,7 +205,7 @@ FULL_ESCALATING = Techniques.minimal(escalate=True, escalate_min_logprob=-1.0, f
 
 def test_a_sure_answer_skips_retrieval(settings: Settings, knowledge: object) -> None:
     record, model = ask(settings, FULL_ESCALATING, sure("SELECT COUNT(*) FROM Artist"), knowledge=knowledge)
-    assert record.ok and nodes(record) == ["context", "generate", "validate", "execute", "answer"]
+    assert record.ok and nodes(record) == ["context", "generate", "validate", "fix_qualifiers", "execute", "answer"]
     assert len(model.history) == 1
 
 
@@ -214,7 +214,7 @@ def test_an_escalated_question_gets_examples_without_a_second_draft(settings: Se
                         sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"),
                         knowledge=knowledge)
     assert record.ok and record.rows == [[275]]
-    assert nodes(record)[4:7] == ["escalate", "retrieve", "sample"]
+    assert nodes(record)[5:8] == ["escalate", "retrieve", "sample"]
     retrieve = step(record, "retrieve")
     assert retrieve.model_calls == 0  # the zero-shot try is the HyDE draft: no second greedy call
     assert retrieve.output.predicted_hardness == "easy" and retrieve.output.examples
@@ -228,7 +228,8 @@ def test_a_first_try_with_examples_then_more_of_them_when_escalated(settings: Se
                         sql_reply("SELECT COUNT(*) FROM Artist"), sql_reply("SELECT COUNT(*) FROM Artist"),
                         knowledge=knowledge)
     assert record.ok and record.rows == [[275]]
-    assert nodes(record)[:7] == ["context", "retrieve", "generate", "validate", "execute", "escalate", "retrieve"]
+    assert nodes(record)[:8] == ["context", "retrieve", "generate", "validate", "fix_qualifiers", "execute", "escalate",
+                                 "retrieve"]
     first, second = (s for s in record.trace if s.node == "retrieve")
     assert len(first.output.examples) == 1 and first.model_calls == 0  # no HyDE draft: the first try is it
     assert len(second.output.examples) == 2 and second.model_calls == 0
@@ -239,5 +240,5 @@ def test_a_first_try_with_examples_then_more_of_them_when_escalated(settings: Se
 def test_a_sure_first_try_with_examples_is_answered(settings: Settings, knowledge: object) -> None:
     techniques = FULL_ESCALATING.model_copy(update={"escalate_min_logprob": None, "first_try_examples": 1})
     record, model = ask(settings, techniques, sql_reply("SELECT COUNT(*) FROM Artist"), knowledge=knowledge)
-    assert nodes(record) == ["context", "retrieve", "generate", "validate", "execute", "answer"]
+    assert nodes(record) == ["context", "retrieve", "generate", "validate", "fix_qualifiers", "execute", "answer"]
     assert len(model.history) == 1

@@ -36,7 +36,7 @@ def test_happy_path_runs_sql_and_answers(settings: Settings) -> None:
     assert record.ok, record.error
     assert record.rows == [[275]]
     assert record.answer == "There are 275 artists."
-    assert nodes(record) == ["context", "generate", "validate", "execute", "answer"]
+    assert nodes(record) == ["context", "generate", "validate", "fix_qualifiers", "execute", "answer"]
     # the schema and the question reach the model; the answer is grounded in the rows
     assert "CREATE TABLE Artist" in str(model.history[0][0].content)
     assert "How many artists" in str(model.history[0][1].content)
@@ -73,7 +73,8 @@ def test_bad_sql_is_repaired_from_the_database_error(settings: Settings) -> None
         record = assistant.ask("How many artists are there?")
     assert record.ok
     assert record.rows == [[275]]
-    assert nodes(record) == ["context", "generate", "validate", "execute", "repair", "validate", "execute", "answer"]
+    assert nodes(record) == ["context", "generate", "validate", "fix_qualifiers", "execute", "repair", "validate",
+                             "fix_qualifiers", "execute", "answer"]
     repair_prompt = str(model.history[1][-1].content)
     assert "no such table: Artists" in repair_prompt and "SELECT COUNT(*) FROM Artists" in repair_prompt
 
@@ -172,7 +173,7 @@ def test_streaming_yields_steps_before_the_record(settings: Settings) -> None:
     names = [type(i).__name__ for i in items if not isinstance(i, Running)]
     # the rows come as soon as the query ran, before the answer is written; a reply that came whole is
     # heard whole, once
-    assert names == ["Step"] * 4 + ["ResultReady", "AnswerText", "Step", "AnswerRecord"]
+    assert names == ["Step"] * 5 + ["ResultReady", "AnswerText", "Step", "AnswerRecord"]
 
 
 def test_the_answer_is_streamed_as_it_is_written_and_no_other_call_is(settings: Settings) -> None:
@@ -196,7 +197,7 @@ def test_streaming_says_which_node_runs_before_its_step(settings: Settings) -> N
     events = [("running", i.nodes) if isinstance(i, Running) else ("step", i.node)
               for i in items if isinstance(i, Running | Step)]
     expected = []
-    for node in ("context", "generate", "validate", "execute", "answer"):
+    for node in ("context", "generate", "validate", "fix_qualifiers", "execute", "answer"):
         expected += [("running", (node,)), ("step", node), ("running", ())]
     assert events == expected
 

@@ -66,7 +66,7 @@ def test_wants_retrieval(present: tuple[str, ...], switches: dict[str, Any], exp
 
 
 MINIMAL_SHAPE = GraphShape(tools=True, retrieves=False, drafts=False, samples=False, repairs=True,
-                           repairs_each=False, escalates=False, confirms=False)
+                           repairs_each=False, escalates=False, confirms=False, checks=("fix_qualifiers",))
 
 
 @pytest.mark.parametrize(
@@ -74,6 +74,7 @@ MINIMAL_SHAPE = GraphShape(tools=True, retrieves=False, drafts=False, samples=Fa
     [
         ({}, {}),  # the unit tests' minimal techniques: tools and repair
         ({"tools": False}, {"tools": False}),
+        ({"fix_qualifiers": False}, {"checks": ()}),
         ({"max_repairs": 0}, {"repairs": False}),  # repair on, but none left to make
         ({"repair": False}, {"repairs": False}),
         ({"values": True}, {"retrieves": True}),
@@ -343,6 +344,7 @@ def test_drafts(values: dict[str, Any], present: tuple[str, ...], switches: dict
     assert drafts(state(**values), runtime(*present, **switches)) is expected
 
 
+BARE = {"tools": False, "fix_qualifiers": False}  # no tools, no check
 SQL_LOOP = {"context", "generate", "validate", "execute", "answer"}
 LINE = {("__start__", "context"), ("context", "generate"), ("generate", "validate"), ("generate", "__end__"),
         ("validate", "execute"), ("validate", "__end__"), ("execute", "answer"), ("execute", "__end__"),
@@ -354,24 +356,28 @@ REPAIR = {("generate", "repair"), ("validate", "repair"), ("execute", "repair"),
 @pytest.mark.parametrize(
     "switches, nodes, edges",
     [
-        ({"tools": False, "repair": False}, SQL_LOOP, LINE),  # the baseline: one straight line
-        ({"tools": False, "max_repairs": 0}, SQL_LOOP, LINE),  # no repair left to make: no repair node
-        ({"tools": False}, SQL_LOOP | {"repair"}, LINE | REPAIR),
-        ({"repair": False}, SQL_LOOP | {"route", "react"},
+        (BARE | {"repair": False}, SQL_LOOP, LINE),  # the baseline: one straight line
+        (BARE | {"max_repairs": 0}, SQL_LOOP, LINE),  # no repair left to make: no repair node
+        (BARE, SQL_LOOP | {"repair"}, LINE | REPAIR),
+        ({"repair": False, "fix_qualifiers": False}, SQL_LOOP | {"route", "react"},
          LINE | {("context", "route"), ("route", "generate"), ("route", "react"), ("react", "__end__")}),
-        ({"tools": False, "repair": False, "few_shot": 2}, SQL_LOOP | {"retrieve"},
+        (BARE | {"repair": False, "few_shot": 2}, SQL_LOOP | {"retrieve"},
          LINE | {("context", "retrieve"), ("retrieve", "generate")}),
-        ({"tools": False, "repair": False, "hyde": True}, SQL_LOOP | {"hyde", "retrieve"},
+        (BARE | {"repair": False, "hyde": True}, SQL_LOOP | {"hyde", "retrieve"},
          LINE | {("context", "hyde"), ("context", "retrieve"), ("hyde", "retrieve"), ("retrieve", "generate")}),
-        ({"tools": False, "repair": False, "self_consistency": 3}, SQL_LOOP | {"sample", "candidate", "vote"},
+        (BARE | {"repair": False, "self_consistency": 3}, SQL_LOOP | {"sample", "candidate", "vote"},
          LINE | {("context", "sample"), ("sample", "candidate"), ("candidate", "vote"), ("vote", "answer"),
                  ("vote", "__end__")}),
-        ({"tools": False, "repair": False, "self_consistency": 3, "escalate": True, "escalate_check": 2},
+        (BARE | {"repair": False, "self_consistency": 3, "escalate": True, "escalate_check": 2},
          SQL_LOOP | {"sample", "candidate", "vote", "escalate", "confirm"},
          LINE | {("context", "sample"), ("sample", "candidate"), ("candidate", "vote"), ("vote", "answer"),
                  ("vote", "__end__"), ("generate", "escalate"), ("validate", "escalate"), ("execute", "escalate"),
                  ("execute", "confirm"), ("escalate", "generate"), ("escalate", "sample"), ("confirm", "answer"),
                  ("confirm", "confirm"), ("confirm", "escalate")}),
+        # a check (policy.CHECKS) sits between validate and execute, and routes as validate does
+        ({"tools": False}, SQL_LOOP | {"repair", "fix_qualifiers"},
+         (LINE - {("validate", "execute")}) | REPAIR | {("validate", "fix_qualifiers"), ("fix_qualifiers", "execute"),
+                                                      ("fix_qualifiers", "repair"), ("fix_qualifiers", "__end__")}),
     ],
 )
 def test_the_graph_has_only_the_nodes_of_the_switches_that_are_on(

@@ -64,19 +64,19 @@ def test_ask_streams_each_step_then_fills_the_panel(control: ChatController) -> 
                else u for u in updates if u is not early and u is not writing]  # the steps message last
     started = [u for u in updates if "trace" not in u]  # a node started: the chat says what runs now
     finished = [u for u in updates if "trace" in u]  # a node finished: one more step in the list
-    nodes = ["context", "generate", "validate", "execute", "answer"]  # as the graph's task stream says
+    nodes = ["context", "generate", "validate", "fix_qualifiers", "execute", "answer"]  # as the task stream says
     assert [u["chat"][-1]["metadata"]["title"] for u in started] == [f"Working: {step_label(n)}" for n in nodes]
-    assert [u["chat"][-1]["content"].count("✓") for u in started] == [0, 1, 2, 3, 4]
+    assert [u["chat"][-1]["content"].count("✓") for u in started] == [0, 1, 2, 3, 4, 5]
     assert all(f"◷ {step_label(n)}" in u["chat"][-1]["content"] for u, n in zip(started, nodes, strict=True))
     assert "◷ Reading the schema of chinook" in started[1]["chat"][-1]["content"]  # the first SQL call here
-    assert [u["chat"][-1]["content"].count("✓") for u in finished] == [1, 2, 3, 4, 5]
+    assert [u["chat"][-1]["content"].count("✓") for u in finished] == [1, 2, 3, 4, 5, 6]
     assert "275" in final["chat"][-1]["content"]
     assert final["sql"] == "SELECT COUNT(*) AS n FROM Artist"
     assert final["table"] == (["n"], [[275]]) and final["summary"].startswith("1 row")
     assert final["chart"]["kind"] == "none" and final["chart"]["reason"] == "a single value"
-    assert final["trace"].count("<details class='trace-step") == 5
+    assert final["trace"].count("<details class='trace-step") == 6
     data = json.loads(Path(final["download"]).read_text(encoding="utf-8"))
-    assert data["question"] == "How many artists are there?" and len(data["trace"]) == 5
+    assert data["question"] == "How many artists are there?" and len(data["trace"]) == 6
     assert final["records"][0]["rows"] == [[275]] and final["conv"]
     assert len(final["history"]) == 1 and final["history"][0][1] == final["conv"]
 

@@ -1,0 +1,61 @@
+"""The checks a query goes through between validate and execute (``agent.policy.CHECKS``).
+
+A check is a module ``agent.nodes.<name>`` with a function ``check(sql, ctx) -> CheckOutput``: the SQL
+it passes on (rewritten or as it came), a note per change, and a problem the model can fix, or None.
+``CheckNode`` makes one a graph node; ``apply_checks`` runs those that are on over a query that does not
+go through the graph's loop (the samples that confirm a first try).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent.deps import RunContext
+from agent.policy import CHECKS
+from agent.state import AgentState
+from agent.trace import CheckOutput, StepTimer
+
+Check = Callable[[str, RunContext], CheckOutput]
+
+
+@functools.cache
+def check_function(name: str) -> Check:
+    """The ``check`` of ``agent.nodes.<name>`` (named by its line in ``CHECKS``, so a new check needs no
+    import added here or in the graph)."""
+    if name not in CHECKS:
+        raise KeyError(f"{name!r} is not a check; the checks are {', '.join(CHECKS) or 'none'} (agent.policy.CHECKS)")
+    check: Check = importlib.import_module(f"agent.nodes.{name}").check
+    return check
+
+
+class CheckNode:
+    """The graph node of a check: it records a step, passes the SQL on, and on a problem leaves the state
+    that validate leaves on a fixable error (so the same router sends it to repair or escalation)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.check = name, check_function(name)
+
+    def __call__(self, state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        sql = state.get("sql") or ""
+        timer = StepTimer(self.name, sql=sql)
+        out = self.check(sql, runtime.context)
+        step = timer.finish(out, error=out.problem)
+        if out.problem:
+            return {"sql": out.sql or sql, "error": out.problem, "error_kind": "check", "trace": [step]}
+        return {"sql": out.sql or sql, "trace": [step]}
+
+
+def apply_checks(sql: str, ctx: RunContext, names: tuple[str, ...]) -> tuple[str, str | None]:
+    """The query after the checks ``names`` (in order), and the first problem found (None when none):
+    the checks stop at a problem."""
+    for name in names:
+        out = check_function(name)(sql, ctx)
+        sql = out.sql or sql
+        if out.problem:
+            return sql, out.problem
+    return sql, None
