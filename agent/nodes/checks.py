@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from agent.state import AgentState
 from agent.trace import CheckOutput, StepTimer
 
 Check = Callable[[str, RunContext], CheckOutput]
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -38,12 +40,17 @@ class CheckNode:
     that validate leaves on a fixable error (so the same router sends it to repair or escalation)."""
 
     def __init__(self, name: str) -> None:
-        self.name, self.check = name, check_function(name)
+        check_function(name)  # an unknown name fails when the graph is built, not at the first question
+        self.name = name
 
     def __call__(self, state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         sql = state.get("sql") or ""
         timer = StepTimer(self.name, sql=sql)
-        out = self.check(sql, runtime.context)
+        try:
+            out = check_function(self.name)(sql, runtime.context)
+        except Exception as err:  # a broken check loses nothing: the query goes on as it came, the step says why
+            log.warning("The check %s failed and was skipped: %s", self.name, err, exc_info=True)
+            return {"sql": sql, "trace": [timer.finish(error=f"The check {self.name} failed and was skipped: {err}")]}
         step = timer.finish(out, error=out.problem)
         if out.problem:
             return {"sql": out.sql or sql, "error": out.problem, "error_kind": "check", "trace": [step]}
@@ -54,7 +61,11 @@ def apply_checks(sql: str, ctx: RunContext, names: tuple[str, ...]) -> tuple[str
     """The query after the checks ``names`` (in order), and the first problem found (None when none):
     the checks stop at a problem."""
     for name in names:
-        out = check_function(name)(sql, ctx)
+        try:
+            out = check_function(name)(sql, ctx)
+        except Exception as err:  # as in the graph: a broken check is skipped
+            log.warning("The check %s failed and was skipped: %s", name, err)
+            continue
         sql = out.sql or sql
         if out.problem:
             return sql, out.problem

@@ -102,3 +102,17 @@ def test_apply_checks_runs_them_in_order_and_stops_at_a_problem(settings: Settin
 def test_a_name_that_is_not_a_check_is_refused() -> None:
     with pytest.raises(KeyError, match="not a check"):
         check_function("generate")
+
+
+def test_a_check_that_raises_is_skipped_and_the_question_is_answered(
+    settings: Settings, no_star_check: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(sql: str, ctx: RunContext) -> CheckOutput:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(sys.modules["agent.nodes.no_star"], "check", broken)
+    check_function.cache_clear()
+    record, _ = ask(settings, WithNoStar(answer=False, no_star=True), sql_reply("SELECT COUNT(*) FROM Artist"))
+    assert record.ok and record.rows == [[275]]  # type: ignore[attr-defined]
+    (step,) = [s for s in record.trace if s.node == "no_star"]  # type: ignore[attr-defined]
+    assert step.error is not None and "failed and was skipped: boom" in step.error
