@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ from agent.service import AnswerText, Assistant
 from agent.testing import ScriptedChatModel
 from agent.trace import Running, Step
 from core.config import Settings, Techniques
+from core.db import Database, QueryResult
 from core.errors import LLMUnavailable
 
 
@@ -202,7 +204,14 @@ def test_streaming_says_which_node_runs_before_its_step(settings: Settings) -> N
     assert events == expected
 
 
-def test_parallel_candidates_are_running_side_by_side(settings: Settings) -> None:
+def test_parallel_candidates_are_running_side_by_side(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = Database.run
+
+    def slow_run(self: Database, sql: str) -> QueryResult:  # long enough for the two branches to overlap
+        time.sleep(0.3)
+        return run(self, sql)
+
+    monkeypatch.setattr(Database, "run", slow_run)
     assistant, _ = open_with(settings, sql_reply("SELECT 1"), sql_reply("SELECT 2"), "one")
     with assistant:
         items = list(assistant.stream("x", Techniques(self_consistency=2, tools=False)))
