@@ -64,9 +64,10 @@ class Techniques(BaseSettings):
     """The switches of the technique ladder. Each named configuration in evals sets some of them.
 
     The defaults are the product's: the ladder's most accurate rung whose median time a question was at
-    most 2x the zero-shot baseline's (``full``: 69% against 63% at 1.62x on the 100 held-out questions,
-    2026-12-07; ``+escalate`` 67% at 1.15x), with the written answer and the tools a chat needs. The
-    answer is one more call, streamed under the result table once the query has run.
+    most 2x the zero-shot baseline's on the same run (``+escalate``: 69% against 63% at 1.17x on the 100
+    held-out questions, idle, 2026-12-07; ``full``, the same with two examples in the first try, 70% at
+    2.45x), with the written answer and the tools a chat needs. The answer is one more call, streamed
+    under the result table once the query has run.
     The ladder's rung ``default`` is these values, and a unit
     test keeps the two equal. With no knowledge store the retrieval switches find nothing and the agent
     answers without them (the trace says so).
@@ -100,7 +101,7 @@ class Techniques(BaseSettings):
         True, description="answer with a first greedy try (zero-shot, or with first_try_examples) when it runs "
         "and returns rows; otherwise escalate to the retrieval techniques and self-consistency that are on")
     first_try_examples: int = Field(
-        2, ge=0, le=20, description="with escalate: few-shot examples in the first try (0: zero-shot); an "
+        0, ge=0, le=20, description="with escalate: few-shot examples in the first try (0: zero-shot); an "
         "escalated question gets few_shot of them")
     escalate_check: int = Field(
         0, ge=0, le=8, description="samples of the first try's prompt drawn to check a first try that ran: it "

@@ -48,9 +48,11 @@ ESCALATE: dict[str, object] = {**FULL_ALWAYS, "escalate": True}
 FULL: dict[str, object] = {**ESCALATE, "first_try_examples": 2}
 
 # What a user gets: the product's defaults (``Techniques()``), spelled out so that a unit test can keep
-# the two equal. It is ``full`` with the chat's needs: the written answer, the tools, and examples from
-# the database asked about (the runner still leaves out every evaluated database's examples).
-DEFAULT: dict[str, object] = {**FULL, "answer": True, "same_db_examples": True}
+# the two equal. It is the most accurate rung within 2x the baseline's median on the same run, idle
+# (2026-12-07: ``+escalate`` 69 at 1.17x; ``full`` 70 at 2.45x), with the chat's needs: the written
+# answer, the tools, and examples from the database asked about (the runner still leaves out every
+# evaluated database's examples).
+DEFAULT: dict[str, object] = {**ESCALATE, "answer": True, "same_db_examples": True}
 
 # The reference: a plain script's prompt (core/prompts/variants/script), one call, nothing else. Every
 # report shows it beside the baseline: the distance to the simplest thing that could work.

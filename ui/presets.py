@@ -64,8 +64,8 @@ def presets(measured: Measured) -> list[Preset]:
     out = [
         Preset("fast", "Fast", "One model call: the schema and the question, no examples, one candidate.",
                fast(), RUNGS["fast"], measured.rungs.get(RUNGS["fast"])),
-        Preset("default", "Default", "A first try with two examples; when it fails or returns nothing, "
-               "similar solved questions, matched values and four candidates voted on.",
+        Preset("default", "Default", "One zero-shot try first; when it fails or returns nothing, similar "
+               "solved questions, matched values and four candidates voted on.",
                product_defaults(), RUNGS["default"], measured.rungs.get(RUNGS["default"])),
     ]
     out = [p if p.rung != best else Preset(**{**p.__dict__, "most_accurate": True}) for p in out]

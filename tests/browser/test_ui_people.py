@@ -74,8 +74,8 @@ def test_presets_show_their_figures_and_change_what_the_agent_does(
     try:
         tab(page, "Settings")
         choice = page.locator("#preset")
-        expect(choice).to_contain_text("Fast · 63% correct (63/100), 2.4 s median", timeout=UI_TIMEOUT_MS)
-        expect(choice).to_contain_text("Default · 67% correct (67/100), 13.9 s median · the most accurate measured")
+        expect(choice).to_contain_text("Fast · 63% correct (63/100), 1.5 s median", timeout=UI_TIMEOUT_MS)
+        expect(choice).to_contain_text("Default · 67% correct (67/100), 5.2 s median · the most accurate measured")
         expect(page.locator("#preset-note")).to_contain_text("100 Spider held-out questions")
         expect(page.locator("#preset-note")).to_contain_text("shipped with this release")
         # the tests run with the minimal techniques: the Fast preset is the one chosen

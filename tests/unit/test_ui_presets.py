@@ -15,8 +15,8 @@ def test_the_shipped_presets_are_fast_and_default_and_default_is_the_most_accura
     assert fast.techniques.model_dump() == {**presets.product_defaults().model_dump(), **MINIMAL}
     assert default.techniques == presets.product_defaults() and default.techniques.self_consistency == 4
     assert default.most_accurate and not fast.most_accurate
-    assert presets.choice_label(default) == "Default · 67% correct (67/100), 13.9 s median · the most accurate measured"
-    assert presets.choice_label(fast).startswith("Fast · 63% correct (63/100), 2.4 s median; measured without")
+    assert presets.choice_label(default) == "Default · 67% correct (67/100), 5.2 s median · the most accurate measured"
+    assert presets.choice_label(fast).startswith("Fast · 63% correct (63/100), 1.5 s median; measured without")
     note = presets.presets_markdown(items, shipped())
     assert "no measured rung beat" in note and note.endswith("(shipped with this release).")
 
