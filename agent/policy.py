@@ -14,9 +14,9 @@ from agent.deps import RunContext
 from agent.state import AgentState
 from core.config import Techniques
 
-# The checks a query goes through after validate and before it runs, in this order: each a node of
-# agent/nodes/<name>.py (its function of the same name) and the switch that puts it in the graph. A
-# check returns the SQL, kept or rewritten, or an error, which routes as validate's does (repair,
+# The checks a query goes through after validate and before it runs, in this order: each a node,
+# agent/nodes/<name>.py with its ``check(sql, ctx)``, and the switch that puts it in the graph. A check
+# passes the SQL on, kept or rewritten, or names a problem, which routes as validate's errors do (repair,
 # escalate or stop). A new check is one switch on Techniques, one line here and that one node.
 CHECKS: dict[str, Callable[[Techniques], bool]] = {
     "fix_qualifiers": lambda t: t.fix_qualifiers,

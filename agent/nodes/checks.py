@@ -35,6 +35,16 @@ def check_function(name: str) -> Check:
     return check
 
 
+def run_check(name: str, sql: str, ctx: RunContext) -> tuple[CheckOutput | None, str | None]:
+    """The check's output, or None and why it failed: a broken check loses nothing, it is skipped (and
+    logged) and the query goes on as it came."""
+    try:
+        return check_function(name)(sql, ctx), None
+    except Exception as err:
+        log.warning("The check %s failed and was skipped: %s", name, err, exc_info=True)
+        return None, f"The check {name} failed and was skipped: {err}"
+
+
 class CheckNode:
     """The graph node of a check: it records a step, passes the SQL on, and on a problem leaves the state
     that validate leaves on a fixable error (so the same router sends it to repair or escalation)."""
@@ -46,11 +56,9 @@ class CheckNode:
     def __call__(self, state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         sql = state.get("sql") or ""
         timer = StepTimer(self.name, sql=sql)
-        try:
-            out = check_function(self.name)(sql, runtime.context)
-        except Exception as err:  # a broken check loses nothing: the query goes on as it came, the step says why
-            log.warning("The check %s failed and was skipped: %s", self.name, err, exc_info=True)
-            return {"sql": sql, "trace": [timer.finish(error=f"The check {self.name} failed and was skipped: {err}")]}
+        out, failed = run_check(self.name, sql, runtime.context)
+        if out is None:
+            return {"sql": sql, "trace": [timer.finish(error=failed)]}
         step = timer.finish(out, error=out.problem)
         if out.problem:
             return {"sql": out.sql or sql, "error": out.problem, "error_kind": "check", "trace": [step]}
@@ -59,12 +67,10 @@ class CheckNode:
 
 def apply_checks(sql: str, ctx: RunContext, names: tuple[str, ...]) -> tuple[str, str | None]:
     """The query after the checks ``names`` (in order), and the first problem found (None when none):
-    the checks stop at a problem."""
+    the checks stop at a problem; a broken one is skipped, as in the graph."""
     for name in names:
-        try:
-            out = check_function(name)(sql, ctx)
-        except Exception as err:  # as in the graph: a broken check is skipped
-            log.warning("The check %s failed and was skipped: %s", name, err)
+        out, _ = run_check(name, sql, ctx)
+        if out is None:
             continue
         sql = out.sql or sql
         if out.problem:
