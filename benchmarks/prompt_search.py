@@ -3,7 +3,9 @@
 Reads the per-question results (``<config>.jsonl``) of an eval output folder, pairs every configuration
 with the reference (``baseline`` by default) question by question, and prints one row each: questions
 asked, execution accuracy, the official evaluator's figure, questions gained and lost against the
-reference, median seconds, and the prompt set's version. Writes the same as JSON.
+reference, median seconds, and the prompt set's version. Writes the same as JSON, with each row's
+failure map (counts by category) and the ids of the questions it answered right, so two rows can still
+be paired question by question once the run's folder is gone.
 
     .venv/bin/python benchmarks/prompt_search.py var/eval/search1 --out benchmarks/results/prompt_search.json
 
@@ -20,6 +22,7 @@ import argparse
 import json
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +60,9 @@ def compare(runs: dict[str, dict[str, dict[str, Any]]], reference: str) -> list[
             "lost": sum(base[q]["match"] and not results[q]["match"] for q in shared),
             "median_s": round(statistics.median(results[q]["seconds"] for q in shared), 1) if shared else None,
             "prompts": f"{prompts.get('set', '?')}@{prompts.get('version', '?')}",
+            "failures": dict(Counter(results[q].get("failure") or "unclassified"
+                                     for q in shared if not results[q]["match"]).most_common()),
+            "right": sorted(q for q in shared if results[q]["match"]),
         })
     return rows
 
