@@ -22,9 +22,11 @@ import argparse
 import json
 import statistics
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from evals.report import failure_map
+from evals.runner import QuestionResult
 
 
 def load_runs(run_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
@@ -60,8 +62,7 @@ def compare(runs: dict[str, dict[str, dict[str, Any]]], reference: str) -> list[
             "lost": sum(base[q]["match"] and not results[q]["match"] for q in shared),
             "median_s": round(statistics.median(results[q]["seconds"] for q in shared), 1) if shared else None,
             "prompts": f"{prompts.get('set', '?')}@{prompts.get('version', '?')}",
-            "failures": dict(Counter(results[q].get("failure") or "unclassified"
-                                     for q in shared if not results[q]["match"]).most_common()),
+            "failures": failure_map([QuestionResult.from_dict(results[q]) for q in shared])[0],
             "right": sorted(q for q in shared if results[q]["match"]),
         })
     return rows

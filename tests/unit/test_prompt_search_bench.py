@@ -17,9 +17,19 @@ def bench() -> dict[str, Any]:
     return runpy.run_path(str(SCRIPT))
 
 
+# the rest of an eval result line (evals.runner.QuestionResult), as sqlsage eval writes it
+_RESULT: dict[str, Any] = {
+    "db_id": "db", "db_url": "sqlite:///db.sqlite", "question": "How many?", "gold": "SELECT 1",
+    "hardness": "easy", "prediction": "SELECT 2", "exact_match": False, "executed": True, "error": None,
+    "error_kind": None, "exec_error": None, "gold_error": None, "model_calls": 1, "prompt_tokens": 10,
+    "completion_tokens": 5, "retrieval": None, "answer": None, "columns": [], "rows": [], "techniques": {},
+}
+
+
 def _write(folder: Path, config: str, matches: dict[str, bool], failure: str = "no_such_column") -> None:
-    lines = [json.dumps({"config": config, "qid": qid, "match": ok, "official_match": ok, "seconds": 1.0 + i,
-                         "failure": None if ok else failure, "prompts": {"set": config, "version": "abc"}})
+    lines = [json.dumps({**_RESULT, "config": config, "qid": qid, "match": ok, "official_match": ok,
+                         "seconds": 1.0 + i, "failure": None if ok else failure,
+                         "prompts": {"set": config, "version": "abc"}})
              for i, (qid, ok) in enumerate(matches.items())]
     (folder / f"{config}.jsonl").write_text("\n".join(lines) + "\n{cut short", encoding="utf-8")
 
